@@ -1,0 +1,42 @@
+"""Process-wide settings, read from ``CALFLOW_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".local" / "share" / "calflow"
+
+
+class Settings(BaseSettings):
+    """calflow settings.
+
+    ``home``: data directory (SQLite file, generated key file).
+    ``database_url``: SQLAlchemy URL; default is SQLite at ``home/calflow.db``.
+    ``secret_keys``: comma-separated Fernet keys; the first encrypts, all decrypt.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CALFLOW_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home)
+    database_url: str | None = None
+    secret_keys: str | None = None
+    http_timeout_s: float = 30.0
+    max_retry_wait_s: float = 60.0
+    max_retries: int = 3
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'calflow.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process (cached; call ``get_settings.cache_clear()`` in tests)."""
+    return Settings()
