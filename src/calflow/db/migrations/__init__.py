@@ -1,0 +1,1 @@
+"""Alembic migration environment for calflow (package data; applied by ``calflow.db.migrate``)."""
