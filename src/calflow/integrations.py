@@ -1,0 +1,259 @@
+"""Integrations: named, per-workspace connections to an app, with encrypted credentials.
+
+An integration keeps its non-secret fields (``config``) as plain JSON and all
+its secret fields as one Fernet token (see :mod:`calflow.vault`). Loaded
+integrations carry secrets as ``pydantic.SecretStr``, so printing, logging or
+serializing one never reveals them; :meth:`Integration.value` reveals a single
+field to the code that needs it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import Engine, Select, delete, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from calflow.db.engine import open_engine, write_transaction
+from calflow.db.models import DEFAULT_WORKSPACE, IntegrationRow, new_integration_id
+from calflow.db.types import utcnow
+from calflow.errors import ConfigError, FieldError, NotFoundError, ValidationError
+from calflow.settings import Settings, get_settings
+from calflow.vault import Vault
+
+__all__ = ["MASK", "Integration", "IntegrationStore"]
+
+MASK = "********"
+"""What a secret value looks like in every public view."""
+
+
+@dataclass(frozen=True)
+class Integration:
+    """One configured integration, as loaded from the store (immutable)."""
+
+    id: str
+    workspace_id: str
+    app_key: str
+    name: str
+    config: Mapping[str, Any] = field(hash=False)
+    """Non-secret fields."""
+    secrets: Mapping[str, SecretStr] = field(hash=False)
+    """Secret fields; ``SecretStr`` masks them in every repr."""
+    created_at: datetime
+    updated_at: datetime
+
+    def value(self, key: str) -> Any:
+        """The config value or the revealed secret named ``key``; None if there is neither."""
+        if key in self.config:
+            return self.config[key]
+        secret = self.secrets.get(key)
+        return secret.get_secret_value() if secret is not None else None
+
+    def public_view(self) -> dict[str, Any]:
+        """A JSON-ready dict without secret values (only their names): safe for ``--json``."""
+        return {
+            "id": self.id,
+            "workspace_id": self.workspace_id,
+            "app": self.app_key,
+            "name": self.name,
+            "config": dict(self.config),
+            "secrets": {key: MASK for key in sorted(self.secrets)},
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Integration(id={self.id!r}, workspace_id={self.workspace_id!r}, "
+            f"app_key={self.app_key!r}, name={self.name!r}, config={dict(self.config)!r}, "
+            f"secrets={ {key: MASK for key in sorted(self.secrets)}!r})"
+        )
+
+    __str__ = __repr__
+
+
+class IntegrationStore:
+    """Create, read, update and delete the integrations of one workspace."""
+
+    def __init__(self, engine: Engine, vault: Vault, workspace_id: str = DEFAULT_WORKSPACE) -> None:
+        self._engine = engine
+        self._vault = vault
+        self.workspace_id = workspace_id
+
+    @classmethod
+    def default(cls, settings: Settings | None = None) -> IntegrationStore:
+        """The store of the default workspace on the configured (migrated) database."""
+        settings = settings or get_settings()
+        return cls(open_engine(settings), Vault.from_settings(settings))
+
+    def add(
+        self,
+        app_key: str,
+        name: str,
+        config: Mapping[str, Any],
+        secrets: Mapping[str, str],
+    ) -> Integration:
+        """Save a new integration; ``ConfigError`` if one with this name exists."""
+        name = _check_name(name)
+        config, secret_values = _check_fields(config, secrets)
+        now = utcnow()
+        row = IntegrationRow(
+            id=new_integration_id(),
+            workspace_id=self.workspace_id,
+            app_key=app_key,
+            name=name,
+            config=config,
+            secrets=self._vault.encrypt_json(secret_values),
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with Session(self._engine, expire_on_commit=False) as session, session.begin():
+                session.add(row)
+        except IntegrityError:
+            if self._find(name) is not None:
+                raise ConfigError(f"an integration named {name!r} already exists") from None
+            raise
+        return self._load(row, secret_values)
+
+    def get(self, name_or_id: str) -> Integration:
+        """The integration with this name or id; ``NotFoundError`` if there is none."""
+        row = self._find(name_or_id)
+        if row is None:
+            raise self._not_found(name_or_id)
+        return self._load(row)
+
+    def list(self, app_key: str | None = None) -> builtins.list[Integration]:
+        """All integrations of the workspace (of one app if ``app_key``), by name."""
+        query = select(IntegrationRow).where(IntegrationRow.workspace_id == self.workspace_id)
+        if app_key is not None:
+            query = query.where(IntegrationRow.app_key == app_key)
+        with Session(self._engine) as session:
+            rows = session.scalars(query.order_by(IntegrationRow.name)).all()
+            return [self._load(row) for row in rows]
+
+    def update(
+        self,
+        name_or_id: str,
+        config: Mapping[str, Any] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        unset: Iterable[str] = (),
+    ) -> Integration:
+        """Merge new fields into an integration and return it as saved.
+
+        ``config`` and ``secrets`` are merged over the stored fields (a field
+        moves between them if given on the other side); ``unset`` removes
+        fields from either. Concurrent updates are serialized, so two
+        processes refreshing different fields (an OAuth token, a webhook
+        secret) do not lose each other's writes.
+        """
+        new_config, new_secrets = _check_fields(config or {}, secrets or {})
+        removed = set(unset)
+        with write_transaction(self._engine) as conn, Session(bind=conn) as session:
+            row = session.scalars(self._lookup(name_or_id).with_for_update()).first()
+            if row is None:
+                raise self._not_found(name_or_id)
+            merged_config = {k: v for k, v in row.config.items() if k not in new_secrets}
+            merged_config.update(new_config)
+            merged_secrets = {k: v for k, v in self._decrypt(row).items() if k not in new_config}
+            merged_secrets.update(new_secrets)
+            for key in removed:
+                merged_config.pop(key, None)
+                merged_secrets.pop(key, None)
+            row.config = merged_config
+            row.secrets = self._vault.encrypt_json(merged_secrets)
+            row.updated_at = utcnow()
+            session.flush()
+            return self._load(row, merged_secrets)
+
+    def remove(self, name_or_id: str) -> None:
+        """Delete an integration; ``NotFoundError`` if there is none."""
+        row = self._find(name_or_id)
+        if row is None:
+            raise self._not_found(name_or_id)
+        with self._engine.begin() as conn:
+            conn.execute(delete(IntegrationRow).where(IntegrationRow.id == row.id))
+
+    def _lookup(self, name_or_id: str) -> Select[tuple[IntegrationRow]]:
+        # An id match wins over a name that happens to look like an id.
+        return (
+            select(IntegrationRow)
+            .where(IntegrationRow.workspace_id == self.workspace_id)
+            .where(or_(IntegrationRow.id == name_or_id, IntegrationRow.name == name_or_id))
+            .order_by((IntegrationRow.id == name_or_id).desc())
+            .limit(1)
+        )
+
+    def _find(self, name_or_id: str) -> IntegrationRow | None:
+        with Session(self._engine, expire_on_commit=False) as session:
+            row: IntegrationRow | None = session.scalars(self._lookup(name_or_id)).first()
+            return row
+
+    def _not_found(self, name_or_id: str) -> NotFoundError:
+        where = (
+            "" if self.workspace_id == DEFAULT_WORKSPACE else f" in workspace {self.workspace_id!r}"
+        )
+        return NotFoundError(f"no integration named or with id {name_or_id!r}{where}")
+
+    def _decrypt(self, row: IntegrationRow) -> dict[str, str]:
+        try:
+            return self._vault.decrypt_json(row.secrets)
+        except ConfigError as exc:
+            raise ConfigError(f"integration {row.name!r}: {exc.message}") from None
+
+    def _load(self, row: IntegrationRow, secrets: Mapping[str, str] | None = None) -> Integration:
+        values = self._decrypt(row) if secrets is None else secrets
+        return Integration(
+            id=row.id,
+            workspace_id=row.workspace_id,
+            app_key=row.app_key,
+            name=row.name,
+            config=MappingProxyType(dict(row.config)),
+            secrets=MappingProxyType({k: SecretStr(v) for k, v in values.items()}),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+def _check_name(name: str) -> str:
+    cleaned = name.strip() if isinstance(name, str) else ""
+    if not cleaned:
+        raise ValidationError(
+            "invalid integration", [FieldError("name", "must be a non-empty string", "required")]
+        )
+    return cleaned
+
+
+def _check_fields(
+    config: Mapping[str, Any], secrets: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Copies of ``config`` and ``secrets``, checked; errors never echo a secret value."""
+    errors = [
+        FieldError(f"secrets.{key}", "must be a string", "type")
+        for key, value in secrets.items()
+        if not isinstance(value, str)
+    ]
+    errors += [
+        FieldError(str(key), "is given both as config and as a secret", "conflict")
+        for key in sorted(set(config) & set(secrets), key=str)
+    ]
+    errors += [
+        FieldError(repr(key), "field names must be strings", "type")
+        for key in [*config, *secrets]
+        if not isinstance(key, str)
+    ]
+    try:
+        json.dumps(dict(config))
+    except (TypeError, ValueError) as exc:
+        errors.append(FieldError("config", f"must be JSON-serializable ({exc})", "type"))
+    if errors:
+        raise ValidationError("invalid integration fields", errors)
+    return dict(config), dict(secrets)
