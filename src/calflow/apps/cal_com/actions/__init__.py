@@ -1,0 +1,1 @@
+"""Cal.com actions, one module each with its input schema beside it."""

@@ -1,0 +1,45 @@
+"""AddGuests: ``POST /v2/bookings/{uid}/guests`` (≤10 per call, newer than the spec)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from calflow.apps.cal_com.bookings import booking_of, booking_path, publish, result_for
+from calflow.apps.cal_com.client import BOOKINGS, CalComClient
+from calflow.apps.cal_com.phones import to_e164
+from calflow.flowapp import ERROR, NOT_FOUND, SUCCESS, Action, ActionContext, ActionResult
+
+
+class AddGuests(Action):
+    key = "AddGuests"
+    name = "Add guests"
+    description = "Add up to 10 guests to a booking (Cal.com allows 30 per booking)."
+    schema_file = "add_guests.json"
+    ports = (SUCCESS, NOT_FOUND, ERROR)
+
+    async def execute(self, data: dict[str, Any], ctx: ActionContext) -> ActionResult:
+        uid = data["bookingUid"]
+        guests = []
+        for i, guest in enumerate(data["guests"]):
+            item = dict(guest)
+            if item.get("phoneNumber"):
+                item["phoneNumber"] = to_e164(
+                    item["phoneNumber"],
+                    data.get("defaultPhoneRegion"),
+                    f"guests.{i}.phoneNumber",
+                )
+            guests.append(item)
+        client = CalComClient(ctx)
+        resp = await client.call(
+            "POST",
+            booking_path(uid, "/guests"),
+            BOOKINGS,
+            body={"guests": guests},
+            accept=(400, 404),
+        )
+        failed = result_for(client, resp, not_found=True)
+        if failed is not None:
+            return failed
+        booking = booking_of(resp)
+        await publish(ctx, "guests_added", booking, data)
+        return ActionResult.ok(booking)

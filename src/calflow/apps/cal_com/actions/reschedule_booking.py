@@ -1,0 +1,40 @@
+"""RescheduleBooking: ``POST /v2/bookings/{uid}/reschedule`` (a new booking, new uid)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from calflow.apps.cal_com.actions.book_meeting import utc_iso
+from calflow.apps.cal_com.bookings import booking_of, booking_path, publish, result_for
+from calflow.apps.cal_com.client import BOOKINGS, CalComClient
+from calflow.flowapp import CONFLICT, ERROR, NOT_FOUND, SUCCESS, Action, ActionContext, ActionResult
+
+
+class RescheduleBooking(Action):
+    key = "RescheduleBooking"
+    name = "Reschedule a booking"
+    description = (
+        "Move a booking to a new start time. Cal.com makes a new booking with a new uid, "
+        "linked to the old one. Answers 'conflict' when the new time is taken."
+    )
+    schema_file = "reschedule_booking.json"
+    ports = (SUCCESS, CONFLICT, NOT_FOUND, ERROR)
+
+    async def execute(self, data: dict[str, Any], ctx: ActionContext) -> ActionResult:
+        uid = data["bookingUid"]
+        body = {"start": utc_iso(data["start"])}
+        body.update({k: data[k] for k in ("rescheduledBy", "reschedulingReason") if k in data})
+        client = CalComClient(ctx)
+        resp = await client.call(
+            "POST",
+            booking_path(uid, "/reschedule"),
+            BOOKINGS,
+            body=body,
+            accept=(400, 404, 409),
+        )
+        failed = result_for(client, resp, conflict=True, not_found=True)
+        if failed is not None:
+            return failed
+        booking = booking_of(resp)
+        await publish(ctx, "rescheduled", booking, data, previous_uid=uid)
+        return ActionResult.ok(booking)

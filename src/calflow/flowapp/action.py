@@ -1,0 +1,91 @@
+"""Action and DataFetcher: the two things an app declares besides its credentials."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from calflow.flowapp.context import ActionContext
+from calflow.flowapp.model import ERROR, SUCCESS, ActionResult, Option, OutputPort
+from calflow.flowapp.schema import InputSchema, iter_fields, load_schema
+
+_SCHEMAS: dict[type[Any], InputSchema] = {}
+
+
+class Action(ABC):
+    """One thing an app can do. Subclasses declare the class attributes and ``execute``.
+
+    ``schema_file`` is a JSON Schema file in the same package as the subclass's module.
+    ``kind`` is ``read`` (no side effects), ``write`` or ``destructive`` (cancels,
+    deletes): surfaces such as the MCP server decide what to expose from it.
+    """
+
+    key: ClassVar[str]
+    name: ClassVar[str]
+    description: ClassVar[str]
+    schema_file: ClassVar[str]
+    ports: ClassVar[tuple[OutputPort, ...]] = (SUCCESS, ERROR)
+    kind: ClassVar[str] = "write"
+
+    @classmethod
+    def input_schema(cls) -> InputSchema:
+        """The compiled input schema (loaded once per class)."""
+        cached = _SCHEMAS.get(cls)
+        if cached is None:
+            package = cls.__module__.rpartition(".")[0]
+            cached = InputSchema(load_schema(package, cls.schema_file))
+            _SCHEMAS[cls] = cached
+        return cached
+
+    @classmethod
+    def port(cls, key: str) -> OutputPort | None:
+        return next((p for p in cls.ports if p.key == key), None)
+
+    @classmethod
+    def fetcher_refs(cls) -> list[tuple[str, str, list[str]]]:
+        """(field path, fetcher key, depends-on fields) for every ``x-fetcher`` in the schema."""
+        refs = []
+        for path, sub in iter_fields(cls.input_schema().schema):
+            if "x-fetcher" in sub:
+                deps = sub.get("x-fetcher-depends-on", [])
+                refs.append((path, str(sub["x-fetcher"]), [str(d) for d in deps]))
+        return refs
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The catalogue entry: key, name, description, kind, ports and input schema."""
+        return {
+            "key": cls.key,
+            "name": cls.name,
+            "description": cls.description,
+            "kind": cls.kind,
+            "ports": [p.to_dict() for p in cls.ports],
+            "input_schema": cls.input_schema().schema,
+        }
+
+    @abstractmethod
+    async def execute(self, data: dict[str, Any], ctx: ActionContext) -> ActionResult:
+        """Run with validated input; return a result on one of ``ports``."""
+
+
+class DataFetcher(ABC):
+    """Options for a form field (``x-fetcher``), possibly depending on other fields."""
+
+    key: ClassVar[str]
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    depends_on: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {
+            "key": cls.key,
+            "name": cls.name,
+            "description": cls.description,
+            "depends_on": list(cls.depends_on),
+        }
+
+    @abstractmethod
+    async def fetch(self, ctx: ActionContext, context: Mapping[str, Any]) -> list[Option]:
+        """The options, given the values of the fields this fetcher depends on."""

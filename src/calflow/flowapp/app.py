@@ -1,0 +1,125 @@
+"""App: a provider or tool, with its credential fields, actions and data fetchers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from calflow.errors import FieldError, NotFoundError, ValidationError
+from calflow.flowapp.action import Action, DataFetcher
+from calflow.flowapp.model import AuthMode, CredentialField
+
+
+def _norm(key: str) -> str:
+    return key.replace("_", "").replace("-", "").lower()
+
+
+@dataclass
+class App:
+    """A FlowApp. Action and fetcher keys are looked up exactly, then loosely
+    (``BookMeeting`` == ``book_meeting``)."""
+
+    key: str
+    name: str
+    description: str
+    credential_fields: tuple[CredentialField, ...] = ()
+    auth_modes: tuple[AuthMode, ...] = ()
+    actions: tuple[type[Action], ...] = ()
+    fetchers: tuple[type[DataFetcher], ...] = ()
+    _action_index: dict[str, type[Action]] = field(init=False, repr=False)
+    _fetcher_index: dict[str, type[DataFetcher]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._action_index = {_norm(a.key): a for a in self.actions}
+        self._fetcher_index = {_norm(f.key): f for f in self.fetchers}
+
+    def action(self, key: str) -> type[Action]:
+        found = self._action_index.get(_norm(key))
+        if found is None:
+            known = ", ".join(a.key for a in self.actions)
+            raise NotFoundError(f"app {self.key!r} has no action {key!r} (it has: {known})")
+        return found
+
+    def fetcher(self, key: str) -> type[DataFetcher]:
+        found = self._fetcher_index.get(_norm(key))
+        if found is None:
+            known = ", ".join(f.key for f in self.fetchers) or "none"
+            raise NotFoundError(f"app {self.key!r} has no fetcher {key!r} (it has: {known})")
+        return found
+
+    @property
+    def secret_keys(self) -> frozenset[str]:
+        return frozenset(f.key for f in self.credential_fields if f.secret)
+
+    def split_values(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Split integration values into (config, secrets); unknown keys are an error."""
+        known = {f.key: f for f in self.credential_fields}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValidationError(
+                f"app {self.key!r} has no credential field {', '.join(map(repr, unknown))}",
+                [
+                    FieldError(k, f"unknown field; known: {', '.join(known)}", "unknown")
+                    for k in unknown
+                ],
+            )
+        config = {k: v for k, v in values.items() if not known[k].secret}
+        secrets = {k: str(v) for k, v in values.items() if known[k].secret}
+        return config, secrets
+
+    def check_credentials(self, values: Mapping[str, Any]) -> None:
+        """Raise ``ValidationError`` unless required fields and one auth mode are present."""
+        present = {k for k, v in values.items() if v not in (None, "")}
+        errors = [
+            FieldError(f.key, "is required", "required")
+            for f in self.credential_fields
+            if f.required and f.key not in present and f.default is None
+        ]
+        if self.auth_modes and not any(set(m.fields) <= present for m in self.auth_modes):
+            ways = " or ".join(f"{m.label} ({', '.join(m.fields)})" for m in self.auth_modes)
+            errors.append(FieldError("", f"give the fields of one way to sign in: {ways}", "auth"))
+        if errors:
+            raise ValidationError(f"credentials for {self.key!r} are incomplete", errors)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "name": self.name,
+            "description": self.description,
+            "credential_fields": [f.to_dict() for f in self.credential_fields],
+            "auth_modes": [
+                {"key": m.key, "label": m.label, "fields": list(m.fields)} for m in self.auth_modes
+            ],
+            "actions": [a.describe() for a in self.actions],
+            "fetchers": [f.describe() for f in self.fetchers],
+        }
+
+    def problems(self) -> list[str]:
+        """Declaration errors: unknown fetchers in schemas, results on undeclared ports…"""
+        out: list[str] = []
+        fetcher_keys = {f.key for f in self.fetchers}
+        for action in self.actions:
+            try:
+                action.input_schema()
+            except Exception as exc:  # a broken schema file is itself the problem to report
+                out.append(f"{self.key}.{action.key}: schema does not load: {exc}")
+                continue
+            for path, fetcher, deps in action.fetcher_refs():
+                if fetcher not in fetcher_keys:
+                    out.append(
+                        f"{self.key}.{action.key}: field {path!r} names unknown fetcher {fetcher!r}"
+                    )
+                fdeps = set(self.fetcher(fetcher).depends_on) if fetcher in fetcher_keys else set()
+                missing = set(deps) - fdeps
+                if missing:
+                    out.append(
+                        f"{self.key}.{action.key}: field {path!r} depends on "
+                        f"{sorted(missing)} which fetcher {fetcher!r} does not take"
+                    )
+            port_keys = [p.key for p in action.ports]
+            if len(set(port_keys)) != len(port_keys):
+                out.append(f"{self.key}.{action.key}: duplicate port keys {port_keys}")
+            if not any(p.error for p in action.ports):
+                out.append(f"{self.key}.{action.key}: declares no error port")
+        return out

@@ -1,0 +1,261 @@
+"""Running actions and fetchers: validate, resolve the integration, execute, map failures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from calflow.errors import (
+    AuthError,
+    CalflowError,
+    ConfigError,
+    FatalProviderError,
+    RateLimitError,
+    RetryableError,
+    ValidationError,
+)
+from calflow.flowapp.app import App
+from calflow.flowapp.context import ActionContext, BookingSink
+from calflow.flowapp.http import RetryPolicy
+from calflow.flowapp.model import ActionResult, Option
+from calflow.flowapp.registry import Registry, default_registry
+
+if TYPE_CHECKING:
+    from calflow.integrations import Integration, IntegrationStore
+
+log = logging.getLogger("calflow.runner")
+
+
+def failure_from_error(exc: CalflowError) -> ActionResult:
+    """The failure result for an error raised while an action ran."""
+    if isinstance(exc, RateLimitError):
+        return ActionResult.fail("RATE_LIMIT", exc.message, {"retry_after": exc.retry_after})
+    if isinstance(exc, RetryableError):
+        return ActionResult.fail("UNAVAILABLE", exc.message, {"status": exc.status})
+    if isinstance(exc, AuthError):
+        return ActionResult.fail("AUTH_ERROR", exc.message, {"status": exc.status})
+    if isinstance(exc, FatalProviderError):
+        return ActionResult.fail(exc.code, exc.message, {"status": exc.status})
+    return ActionResult.fail(exc.code, exc.message)
+
+
+class Runner:
+    """Runs actions and fetchers with shared HTTP connections and one integration store.
+
+    ``raise_retryable`` lets a durable engine see ``RetryableError`` itself (to retry
+    the step on its own schedule) instead of receiving a failure result.
+    """
+
+    def __init__(
+        self,
+        registry: Registry | None = None,
+        store: IntegrationStore | None = None,
+        http: httpx.AsyncClient | None = None,
+        policy: RetryPolicy | None = None,
+        sink: BookingSink | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.registry = registry or default_registry()
+        self._store = store
+        self._own_http = http is None
+        self._http = http
+        self._timeout_s = timeout_s
+        self.policy = policy or RetryPolicy()
+        self.sink = sink
+
+    @property
+    def store(self) -> IntegrationStore:
+        if self._store is None:
+            from calflow.integrations import IntegrationStore
+
+            self._store = IntegrationStore.default()
+        return self._store
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=self._timeout_s,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None and self._own_http:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self) -> Runner:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _integration(self, app: App, integration: str | Integration | None) -> Integration | None:
+        if integration is None:
+            if app.credential_fields and any(f.required for f in app.credential_fields):
+                raise ConfigError(f"app {app.key!r} needs an integration (none was named)")
+            return None
+        if isinstance(integration, str):
+            found = self.store.get(integration)
+        else:
+            found = integration
+        if found.app_key != app.key:
+            raise ConfigError(
+                f"integration {found.name!r} belongs to app {found.app_key!r}, not {app.key!r}"
+            )
+        return found
+
+    def context(self, app: App, integration: str | Integration | None) -> ActionContext:
+        """A context for ``app`` with the named integration (raises if it is unusable)."""
+        found = self._integration(app, integration)
+        if found is not None:
+            values = {**dict(found.config), **{k: "set" for k in found.secrets}}
+            app.check_credentials(values)
+        return ActionContext(
+            app=app,
+            integration=found,
+            http=self.http,
+            policy=self.policy,
+            sink=self.sink,
+            saver=self._save,
+        )
+
+    def _save(
+        self,
+        integration: Integration,
+        config: Mapping[str, Any] | None,
+        secrets: Mapping[str, str] | None,
+    ) -> Integration:
+        return self.store.update(integration.id, config=config, secrets=secrets)
+
+    async def run_action(
+        self,
+        app_key: str,
+        action_key: str,
+        data: Mapping[str, Any] | None,
+        integration: str | Integration | None = None,
+        *,
+        raise_retryable: bool = False,
+    ) -> ActionResult:
+        """Validate ``data``, run the action, and return its result.
+
+        Raises ``NotFoundError`` / ``ConfigError`` for an unknown app, action or integration
+        or missing credentials, and ``ValidationError`` for invalid input; every provider
+        outcome (including failures) comes back as an ``ActionResult``.
+        """
+        app = self.registry.app(app_key)
+        action_cls = app.action(action_key)
+        prepared = action_cls.input_schema().prepare(data if data is not None else {})
+        ctx = self.context(app, integration)
+        try:
+            result = await action_cls().execute(prepared, ctx)
+        except (ValidationError, ConfigError):
+            raise
+        except RetryableError as exc:
+            if raise_retryable:
+                raise
+            result = failure_from_error(exc)
+        except CalflowError as exc:
+            result = failure_from_error(exc)
+        except Exception as exc:  # an action bug must become a failure, not a traceback
+            log.exception("action %s.%s crashed", app.key, action_cls.key)
+            result = ActionResult.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        if action_cls.port(result.port) is None:
+            log.error(
+                "action %s.%s answered on undeclared port %r", app.key, action_cls.key, result.port
+            )
+            result = ActionResult.fail(
+                "INTERNAL_ERROR", f"action answered on undeclared port {result.port!r}"
+            )
+        if ctx.changes:
+            result.meta["booking_changes"] = len(ctx.changes)
+        return result
+
+    async def fetch_options(
+        self,
+        app_key: str,
+        fetcher_key: str,
+        integration: str | Integration | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> list[Option]:
+        """The options a fetcher offers; provider failures raise ``CalflowError``."""
+        app = self.registry.app(app_key)
+        fetcher_cls = app.fetcher(fetcher_key)
+        ctx_values = dict(context or {})
+        missing = [d for d in fetcher_cls.depends_on if ctx_values.get(d) in (None, "")]
+        if missing:
+            raise ValidationError(
+                f"fetcher {fetcher_cls.key!r} needs {', '.join(missing)} in its context",
+                [],
+            )
+        ctx = self.context(app, integration)
+        return await fetcher_cls().fetch(ctx, ctx_values)
+
+
+_default: Runner | None = None
+_default_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _runner() -> Runner:
+    global _default, _default_loop
+    loop = asyncio.get_running_loop()
+    if _default is None or _default_loop is not loop:
+        _default = Runner()
+        _default_loop = loop
+    return _default
+
+
+async def run_action(
+    app: str,
+    action: str,
+    data: Mapping[str, Any] | None = None,
+    integration: str | Integration | None = None,
+) -> ActionResult:
+    """Run one action with the default registry and integration store (see ``Runner``)."""
+    return await _runner().run_action(app, action, data, integration)
+
+
+async def fetch_options(
+    app: str,
+    fetcher: str,
+    integration: str | Integration | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> list[Option]:
+    """The options of one fetcher with the default registry and integration store."""
+    return await _runner().fetch_options(app, fetcher, integration, context)
+
+
+def run_action_sync(
+    app: str,
+    action: str,
+    data: Mapping[str, Any] | None = None,
+    integration: str | Integration | None = None,
+) -> ActionResult:
+    """``run_action`` for code without an event loop."""
+
+    async def _go() -> ActionResult:
+        async with Runner() as runner:
+            return await runner.run_action(app, action, data, integration)
+
+    return asyncio.run(_go())
+
+
+def fetch_options_sync(
+    app: str,
+    fetcher: str,
+    integration: str | Integration | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> list[Option]:
+    """``fetch_options`` for code without an event loop."""
+
+    async def _go() -> list[Option]:
+        async with Runner() as runner:
+            return await runner.fetch_options(app, fetcher, integration, context)
+
+    return asyncio.run(_go())
