@@ -1,0 +1,138 @@
+"""The root sandbox ASGI app: simulators mounted under ``/<name>`` plus ``/_sandbox`` controls.
+
+A simulator is any object satisfying :class:`Simulator`; it mounts its own API and
+control routes. Cal.com is mounted at ``/calcom`` (client base URL
+``http://HOST:PORT/calcom``); SavvyCal and Twilio simulators plug in the same way.
+
+Shared controls:
+
+* ``GET /_sandbox/state`` → ``{"<name>": simulator state, ...}`` (``?flush=true`` waits
+  for pending webhook deliveries first)
+* ``POST /_sandbox/faults {fail_rate?, latency_ms?}``
+* ``POST /_sandbox/clock {offset_s}`` shifts the sandbox's "now"
+* ``POST /_sandbox/flush`` waits for pending webhook deliveries of every simulator
+* ``POST /_sandbox/reset`` reseeds every simulator and restores faults and clock
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+import httpx
+from fastapi import Body, FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+
+from calflow.sandbox.calcom import CalcomSimulator
+from calflow.sandbox.config import SandboxConfig, SandboxRuntime
+
+
+class Simulator(Protocol):
+    """What the root app needs from a provider simulator."""
+
+    name: str
+
+    def mount(self, app: FastAPI) -> None:
+        """Mount the provider API at ``/<name>`` and controls at ``/_sandbox/<name>``."""
+
+    def state_json(self) -> dict[str, Any]:
+        """The simulator's whole state, JSON-ready."""
+
+    def seed(self) -> None:
+        """(Re)build the seeded state."""
+
+    def reset(self) -> None:
+        """Return to the freshly seeded state."""
+
+    async def flush(self) -> int:
+        """Wait for pending outbound deliveries; return how many were awaited."""
+
+
+SimulatorFactory = Callable[[SandboxRuntime], Simulator]
+
+
+@dataclass
+class SandboxHandle:
+    """Stored on ``app.state.sandbox``: the runtime and the simulators by name."""
+
+    runtime: SandboxRuntime
+    simulators: dict[str, Simulator]
+
+    @property
+    def calcom(self) -> CalcomSimulator:
+        """The Cal.com simulator."""
+        sim = self.simulators["calcom"]
+        assert isinstance(sim, CalcomSimulator)
+        return sim
+
+
+def create_sandbox_app(
+    config: SandboxConfig | None = None,
+    *,
+    simulators: Sequence[SimulatorFactory] | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Build the sandbox root app.
+
+    Args:
+        config: behaviour of the sandbox (defaults to ``SandboxConfig()``).
+        simulators: extra simulator factories mounted after Cal.com.
+        webhook_transport: httpx transport for Cal.com webhook deliveries (tests use
+            ``httpx.MockTransport``); ``None`` sends real HTTP requests.
+    """
+    config = config or SandboxConfig()
+    runtime = SandboxRuntime.from_config(config)
+    app = FastAPI(title="calflow sandbox", docs_url=None, redoc_url=None)
+    factories: list[SimulatorFactory] = [
+        lambda rt: CalcomSimulator(rt, webhook_transport=webhook_transport),
+        *(simulators or ()),
+    ]
+    sims: dict[str, Simulator] = {}
+    for factory in factories:
+        sim = factory(runtime)
+        sim.mount(app)
+        sims[sim.name] = sim
+    handle = SandboxHandle(runtime, sims)
+    app.state.sandbox = handle
+
+    @app.get("/_sandbox/state")
+    async def state(flush: bool = False) -> JSONResponse:
+        if flush:
+            for sim in sims.values():
+                await sim.flush()
+        return JSONResponse({name: sim.state_json() for name, sim in sims.items()})
+
+    @app.post("/_sandbox/faults")
+    async def faults(body: Annotated[dict[str, Any] | None, Body()] = None) -> JSONResponse:
+        body = body or {}
+        fail_rate = body.get("fail_rate", runtime.fail_rate)
+        latency_ms = body.get("latency_ms", runtime.latency_ms)
+        if not isinstance(fail_rate, int | float) or not 0 <= fail_rate <= 1:
+            raise HTTPException(400, "fail_rate must be a number in [0, 1]")
+        if not isinstance(latency_ms, int | float) or latency_ms < 0:
+            raise HTTPException(400, "latency_ms must be a non-negative number")
+        runtime.fail_rate, runtime.latency_ms = float(fail_rate), float(latency_ms)
+        return JSONResponse({"fail_rate": runtime.fail_rate, "latency_ms": runtime.latency_ms})
+
+    @app.post("/_sandbox/clock")
+    async def clock(body: Annotated[dict[str, Any] | None, Body()] = None) -> JSONResponse:
+        body = body or {}
+        offset = body.get("offset_s")
+        if not isinstance(offset, int | float) or isinstance(offset, bool):
+            raise HTTPException(400, "offset_s must be a number")
+        runtime.clock_offset_s = float(offset)
+        return JSONResponse({"offset_s": runtime.clock_offset_s, "now": runtime.now().isoformat()})
+
+    @app.post("/_sandbox/flush")
+    async def flush_all() -> JSONResponse:
+        return JSONResponse({name: await sim.flush() for name, sim in sims.items()})
+
+    @app.post("/_sandbox/reset")
+    async def reset() -> JSONResponse:
+        runtime.reset()
+        for sim in sims.values():
+            sim.reset()
+        return JSONResponse({"reset": True})
+
+    return app

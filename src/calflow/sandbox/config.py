@@ -1,0 +1,77 @@
+"""Configuration and shared runtime of the sandbox (faults, clock, randomness)."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+
+@dataclass
+class SandboxConfig:
+    """How a sandbox instance behaves.
+
+    Attributes:
+        seed: number of bookings seeded into each simulator at start.
+        random_seed: seed of every pseudo-random choice (seed data, uids, faults).
+        fail_rate: probability in [0, 1] that an API request is answered by an
+            injected 500/502/503 before it touches any state.
+        latency_ms: delay added to every API request.
+        rate_limit_per_min: requests per 60 s window per API key; 0 disables.
+        rate_limit_block_s: how long a key stays blocked after exceeding the limit.
+        api_key: the Cal.com API key accepted by the sandbox; generated
+            (``cal_live_<hex>``) when ``None``.
+        webhook_timeout_s: timeout of one webhook delivery attempt.
+    """
+
+    seed: int = 0
+    random_seed: int = 42
+    fail_rate: float = 0.0
+    latency_ms: float = 0.0
+    rate_limit_per_min: int = 120
+    rate_limit_block_s: float = 60
+    api_key: str | None = None
+    webhook_timeout_s: float = 10
+
+    def __post_init__(self) -> None:
+        if self.api_key is None:
+            self.api_key = f"cal_live_{secrets.token_hex(16)}"
+
+    @property
+    def resolved_api_key(self) -> str:
+        """The API key, never ``None`` after construction."""
+        assert self.api_key is not None
+        return self.api_key
+
+
+@dataclass
+class SandboxRuntime:
+    """Mutable state shared by every simulator: faults, clock offset, randomness."""
+
+    config: SandboxConfig
+    fail_rate: float = 0.0
+    latency_ms: float = 0.0
+    clock_offset_s: float = 0.0
+    fault_rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def from_config(cls, config: SandboxConfig) -> SandboxRuntime:
+        """A runtime initialised from ``config``."""
+        return cls(
+            config=config,
+            fail_rate=config.fail_rate,
+            latency_ms=config.latency_ms,
+            fault_rng=random.Random(config.random_seed + 1),
+        )
+
+    def now(self) -> datetime:
+        """The sandbox's notion of now (UTC, shifted by ``POST /_sandbox/clock``)."""
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)
+
+    def reset(self) -> None:
+        """Restore faults and clock to the configured values."""
+        self.fail_rate = self.config.fail_rate
+        self.latency_ms = self.config.latency_ms
+        self.clock_offset_s = 0.0
+        self.fault_rng = random.Random(self.config.random_seed + 1)
