@@ -1,0 +1,81 @@
+"""``calflow integrations``: add, list, show, remove (secrets never printed)."""
+
+from __future__ import annotations
+
+import typer
+
+from calflow.cli.output import parse_pairs, print_json, table
+from calflow.flowapp import default_registry
+from calflow.integrations import IntegrationStore
+
+integrations_app = typer.Typer(
+    help="Connections to apps, with encrypted credentials.", no_args_is_help=True
+)
+
+
+@integrations_app.command("add")
+def add(
+    app: str = typer.Argument(..., help="App key, e.g. cal_com."),
+    name: str = typer.Option(..., "--name", help="A name to refer to it by."),
+    values: list[str] = typer.Option(None, "--set", help="A field: key=value (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Add an integration: `calflow integrations add cal_com --name main --set api_key=…`."""
+    found = default_registry().app(app)
+    config, secrets = found.split_values(parse_pairs(values))
+    for f in found.credential_fields:
+        if f.default is not None and f.key not in config and not f.secret:
+            config[f.key] = f.default
+    found.check_credentials({**config, **secrets})
+    integration = IntegrationStore.default().add(found.key, name, config, secrets)
+    if as_json:
+        print_json(integration.public_view())
+    else:
+        typer.echo(f"added integration {integration.name!r} ({integration.id}) for {found.key}")
+
+
+@integrations_app.command("list")
+def list_(
+    app: str = typer.Option(None, "--app", help="Only this app's integrations."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List integrations."""
+    items = IntegrationStore.default().list(app)
+    if as_json:
+        print_json([i.public_view() for i in items])
+        return
+    table(
+        "Integrations",
+        ["name", "id", "app", "config", "secrets"],
+        [
+            (
+                i.name,
+                i.id,
+                i.app_key,
+                ", ".join(f"{k}={v}" for k, v in i.config.items()),
+                ", ".join(sorted(i.secrets)),
+            )
+            for i in items
+        ],
+    )
+
+
+@integrations_app.command("show")
+def show(
+    name: str = typer.Argument(..., help="Name or id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show one integration (secret values masked)."""
+    view = IntegrationStore.default().get(name).public_view()
+    if as_json:
+        print_json(view)
+        return
+    for key, value in view.items():
+        typer.echo(f"{key}: {value}")
+
+
+@integrations_app.command("remove")
+def remove(name: str = typer.Argument(..., help="Name or id.")) -> None:
+    """Delete an integration and its stored secrets."""
+    IntegrationStore.default().remove(name)
+    typer.echo(f"removed integration {name!r}")

@@ -1,0 +1,58 @@
+"""The ``calflow`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from calflow.cli.actions_cmd import actions_app, fetch
+from calflow.cli.apps_cmd import apps_app
+from calflow.cli.demo_cmd import demo
+from calflow.cli.integrations_cmd import integrations_app
+from calflow.cli.keys_cmd import keys_app
+from calflow.cli.output import EXIT_USAGE, show_error
+from calflow.cli.sandbox_cmd import sandbox
+from calflow.errors import CalflowError
+
+app = typer.Typer(
+    name="calflow",
+    help="Booking-platform automation: Cal.com and SavvyCal bookings drive reliable work.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(apps_app, name="apps")
+app.add_typer(integrations_app, name="integrations")
+app.add_typer(actions_app, name="actions")
+app.add_typer(keys_app, name="keys")
+app.command("fetch")(fetch)
+app.command("sandbox")(sandbox)
+app.command("demo")(demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; calflow's own errors print a clear message (exit 2), never a traceback."""
+    try:
+        result = app(args=argv, prog_name="calflow", standalone_mode=False)
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except CalflowError as exc:
+        show_error(exc)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,35 @@
+"""``calflow sandbox``: the provider simulators as one local server."""
+
+from __future__ import annotations
+
+import typer
+
+from calflow.sandbox import SandboxConfig
+
+
+def sandbox(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8787, "--port", help="Port to listen on."),
+    seed: int = typer.Option(20, "--seed", help="Bookings to seed (past and upcoming)."),
+    fail_rate: float = typer.Option(
+        0.0, "--fail-rate", min=0.0, max=1.0, help="Share of API requests answered with a 5xx."
+    ),
+    latency: float = typer.Option(
+        0.0, "--latency", min=0.0, help="Added latency per request (ms)."
+    ),
+    rate_limit: int = typer.Option(
+        120, "--rate-limit", min=0, help="Requests per minute per API key (0: none)."
+    ),
+    api_key: str = typer.Option(None, "--api-key", help="Cal.com API key to accept."),
+) -> None:
+    """Run the Cal.com sandbox (at /calcom) with seeded data; prints the API key."""
+    from calflow.sandbox.server import serve
+
+    config = SandboxConfig(
+        seed=seed,
+        fail_rate=fail_rate,
+        latency_ms=latency,
+        rate_limit_per_min=rate_limit,
+        api_key=api_key,
+    )
+    serve(host, port, config)
