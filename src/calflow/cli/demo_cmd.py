@@ -8,6 +8,7 @@ finds an event type and an open slot, books it, tries to book it again (a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import typer
@@ -52,7 +53,8 @@ def _booking_line(data: Any) -> str:
     if not isinstance(data, dict):
         return str(data)
     who = ", ".join(a.get("name", "") for a in data.get("attendees", []))
-    return f"uid {data.get('uid')}  {data.get('start')} → {data.get('end')}  [{data.get('status')}] {who}"
+    when = f"{data.get('start')} → {data.get('end')}"
+    return f"uid {data.get('uid')}  {when}  [{data.get('status')}] {who}"
 
 
 async def _walkthrough() -> int:
@@ -152,13 +154,10 @@ def demo(
         code = asyncio.run(_walkthrough())
         if keep_running:
             console.print(f"\nSandbox state: {base_url}/_sandbox/state — Ctrl-C to stop.")
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(_forever())
-            except KeyboardInterrupt:
-                pass
     raise typer.Exit(code)
 
 
 async def _forever() -> None:
-    while True:
-        await asyncio.sleep(3600)
+    await asyncio.Event().wait()
