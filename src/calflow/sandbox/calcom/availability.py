@@ -119,6 +119,10 @@ def free_slots(
 ) -> list[datetime]:
     """Bookable starts in ``[range_start, range_end]`` on a grid of ``duration`` minutes
     from the start of the first host's working hours."""
+    range_start = max(range_start, now)
+    range_end = min(range_end, now + timedelta(days=et.booking_window_days))
+    if range_end < range_start:
+        return []
     anchor = hosts_of(state, et)[0]
     zone = ZoneInfo(anchor.time_zone)
     av = anchor.availability
