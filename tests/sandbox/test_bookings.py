@@ -153,6 +153,15 @@ async def test_list_filters_and_pagination(sb: Sandbox) -> None:
         "/v2/bookings", headers=BOOKINGS, params={"attendeeEmail": "pat@example.com"}
     )
     assert len(by_email.json()["data"]) == 2
+    listed = body["data"] + second.json()["data"]
+    after = await sb.api.get(
+        "/v2/bookings", headers=BOOKINGS, params={"afterStart": listed[1]["start"]}
+    )
+    assert [b["uid"] for b in after.json()["data"]] == uids[1:]
+    before = await sb.api.get(
+        "/v2/bookings", headers=BOOKINGS, params={"beforeEnd": listed[0]["end"]}
+    )
+    assert [b["uid"] for b in before.json()["data"]] == uids[:1]
     desc = await sb.api.get("/v2/bookings", headers=BOOKINGS, params={"sortStart": "desc"})
     assert [b["uid"] for b in desc.json()["data"]] == uids[::-1]
     await sb.api.post(f"/v2/bookings/{uids[0]}/cancel", headers=BOOKINGS, json={})

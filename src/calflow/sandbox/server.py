@@ -31,7 +31,8 @@ def run_in_thread(config: SandboxConfig, host: str = "127.0.0.1", port: int = 0)
     """Run a real uvicorn server in a background thread; yields the root base URL.
 
     The Cal.com base URL is ``f"{base_url}/calcom"``. The server shuts down cleanly
-    (pending webhook deliveries are awaited) when the context exits.
+    when the context exits; ``POST /_sandbox/flush`` before leaving awaits webhook
+    deliveries still in flight (they are otherwise dropped with the server's loop).
     """
     app = create_sandbox_app(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

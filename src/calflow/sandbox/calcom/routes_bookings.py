@@ -159,7 +159,7 @@ async def list_bookings(request: Request) -> JSONResponse:
             items = [
                 b
                 for b in items
-                if (getattr(b, attr) >= limit) == after or getattr(b, attr) == limit
+                if (getattr(b, attr) >= limit if after else getattr(b, attr) <= limit)
             ]
     sort_key, descending = (
         "start",
