@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from calflow.errors import (
     CalflowError,
     ConfigError,
     FatalProviderError,
+    FieldError,
     RateLimitError,
     RetryableError,
     ValidationError,
@@ -58,6 +60,7 @@ class Runner:
         policy: RetryPolicy | None = None,
         sink: BookingSink | None = None,
         timeout_s: float = 30.0,
+        integration_ttl_s: float = 2.0,
     ) -> None:
         self.registry = registry or default_registry()
         self._store = store
@@ -66,6 +69,8 @@ class Runner:
         self._timeout_s = timeout_s
         self.policy = policy or RetryPolicy()
         self.sink = sink
+        self._ttl = integration_ttl_s
+        self._cache: dict[str, tuple[float, Integration]] = {}
 
     @property
     def store(self) -> IntegrationStore:
@@ -101,22 +106,44 @@ class Runner:
             if app.credential_fields and any(f.required for f in app.credential_fields):
                 raise ConfigError(f"app {app.key!r} needs an integration (none was named)")
             return None
-        if isinstance(integration, str):
-            found = self.store.get(integration)
-        else:
-            found = integration
+        found = self._lookup(integration) if isinstance(integration, str) else integration
         if found.app_key != app.key:
             raise ConfigError(
                 f"integration {found.name!r} belongs to app {found.app_key!r}, not {app.key!r}"
             )
         return found
 
+    def _lookup(self, name_or_id: str) -> Integration:
+        """The named integration, from a short-lived cache (a store read costs ~1 ms).
+
+        Entries live ``integration_ttl_s`` seconds, so a change made by another process
+        is seen within that time; changes made through this runner are seen at once.
+        """
+        now = time.monotonic()
+        hit = self._cache.get(name_or_id)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        found = self.store.get(name_or_id)
+        self._cache[name_or_id] = (now, found)
+        return found
+
+    def forget(self, integration: Integration | None = None) -> None:
+        """Drop cached integrations (all, or the entries of one)."""
+        if integration is None:
+            self._cache.clear()
+            return
+        for key in [k for k, (_, v) in self._cache.items() if v.id == integration.id]:
+            del self._cache[key]
+
     def context(self, app: App, integration: str | Integration | None) -> ActionContext:
         """A context for ``app`` with the named integration (raises if it is unusable)."""
         found = self._integration(app, integration)
         if found is not None:
             values = {**dict(found.config), **{k: "set" for k in found.secrets}}
-            app.check_credentials(values)
+            try:
+                app.check_credentials(values)
+            except ValidationError as exc:  # the stored integration, not the input, is wrong
+                raise ConfigError(f"integration {found.name!r}: {exc}") from exc
         return ActionContext(
             app=app,
             integration=found,
@@ -132,6 +159,7 @@ class Runner:
         config: Mapping[str, Any] | None,
         secrets: Mapping[str, str] | None,
     ) -> Integration:
+        self.forget(integration)
         return self.store.update(integration.id, config=config, secrets=secrets)
 
     async def run_action(
@@ -166,12 +194,17 @@ class Runner:
         except Exception as exc:  # an action bug must become a failure, not a traceback
             log.exception("action %s.%s crashed", app.key, action_cls.key)
             result = ActionResult.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        error_port = next((p.key for p in action_cls.ports if p.error), "error")
+        if not result.success and result.port == "error" and action_cls.port("error") is None:
+            result.port = error_port  # a failure on the default port goes to the action's own
         if action_cls.port(result.port) is None:
             log.error(
                 "action %s.%s answered on undeclared port %r", app.key, action_cls.key, result.port
             )
             result = ActionResult.fail(
-                "INTERNAL_ERROR", f"action answered on undeclared port {result.port!r}"
+                "INTERNAL_ERROR",
+                f"action answered on undeclared port {result.port!r}",
+                port=error_port,
             )
         if ctx.changes:
             result.meta["booking_changes"] = len(ctx.changes)
@@ -192,7 +225,7 @@ class Runner:
         if missing:
             raise ValidationError(
                 f"fetcher {fetcher_cls.key!r} needs {', '.join(missing)} in its context",
-                [],
+                [FieldError(d, "is required by this fetcher", "required") for d in missing],
             )
         ctx = self.context(app, integration)
         return await fetcher_cls().fetch(ctx, ctx_values)
