@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,10 +25,14 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=_default_home)
     database_url: str | None = None
-    secret_keys: str | None = None
+    secret_keys: SecretStr | None = None
     http_timeout_s: float = 30.0
     max_retry_wait_s: float = 60.0
     max_retries: int = 3
+
+    def secret_key_text(self) -> str | None:
+        """The raw ``CALFLOW_SECRET_KEYS`` value (kept masked in reprs)."""
+        return self.secret_keys.get_secret_value() if self.secret_keys else None
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -65,7 +65,7 @@ class Vault:
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
         """The vault configured by ``settings``: env keys, else the key file (created if absent)."""
-        env_keys = _split_keys(settings.secret_keys)
+        env_keys = _split_keys(settings.secret_key_text())
         if env_keys:
             return cls(env_keys, source=ENV_SOURCE)
         path = Path(settings.home) / KEY_FILE_NAME
@@ -187,7 +187,7 @@ def rotate_keys(engine: Engine, settings: Settings) -> RotationResult:
     every row is under the new key the old keys may be dropped from the list.
     """
     new_key = Vault.generate_key()
-    env_keys = _split_keys(settings.secret_keys)
+    env_keys = _split_keys(settings.secret_key_text())
     if env_keys:
         keys = [new_key, *env_keys]
         count = _reencrypt_all(engine, Vault(keys, source=ENV_SOURCE))
