@@ -110,12 +110,19 @@ class CalComClient(ProviderClient):
         client_secret = self.ctx.value("oauth_client_secret")
         if self.ctx.value("api_key") or not (refresh and client_id and client_secret):
             return False
-        resp = await self.request(
-            "POST",
-            f"/v2/oauth/{client_id}/refresh",
-            json_body={"refreshToken": refresh},
-            headers={"x-cal-secret-key": str(client_secret), "Authorization": ""},
-        )
+        # The refresh call authenticates with the client secret alone: no Authorization
+        # header at all (an empty one is not valid HTTP).
+        expired = self.headers.pop("Authorization", None)
+        try:
+            resp = await self.request(
+                "POST",
+                f"/v2/oauth/{client_id}/refresh",
+                json_body={"refreshToken": refresh},
+                headers={"x-cal-secret-key": str(client_secret)},
+            )
+        finally:
+            if expired is not None:
+                self.headers["Authorization"] = expired
         data = resp.body.get("data", {}) if isinstance(resp.body, Mapping) else {}
         access, new_refresh = data.get("accessToken"), data.get("refreshToken")
         if not access:

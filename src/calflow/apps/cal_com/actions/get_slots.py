@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
+from calflow.apps.cal_com.actions.book_meeting import utc_iso
 from calflow.apps.cal_com.bookings import result_for
 from calflow.apps.cal_com.client import SLOTS, CalComClient, data_of
+from calflow.errors import FieldError, ValidationError
 from calflow.flowapp import ERROR, SUCCESS, Action, ActionContext, ActionResult
 
 _PARAMS = (
@@ -24,8 +27,24 @@ _PARAMS = (
 )
 
 
+def slot_time(value: str, field: str) -> str:
+    """A date as is; a date-time in UTC (``…Z``): Cal.com reads ``start``/``end`` as UTC."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+        return utc_iso(text)
+    except ValueError as exc:
+        raise ValidationError(
+            f"{field} must be an ISO 8601 date or date-time",
+            [FieldError(field, f"{value!r} is not an ISO 8601 date or date-time", "format")],
+        ) from exc
+
+
 def slot_params(data: Mapping[str, Any]) -> dict[str, Any]:
     params = {k: data[k] for k in _PARAMS if data.get(k) not in (None, "")}
+    for key in ("start", "end"):
+        params[key] = slot_time(str(data[key]), key)
     if data.get("usernames"):
         params["usernames"] = ",".join(data["usernames"])
     return params
