@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CALFLOW_", extra="ignore")
 
     home: Path = Field(default_factory=_default_home)
-    database_url: str | None = None
+    database_url: str | None = Field(default=None, repr=False)
     secret_keys: SecretStr | None = None
     http_timeout_s: float = 30.0
     max_retry_wait_s: float = 60.0
