@@ -96,8 +96,10 @@ def main() -> int:
         figures = asyncio.run(_main(base, key, args.n, args.rounds, Path(tmp)))
     print(json.dumps(figures, indent=2))
     goal = figures["overhead_ms_per_action"] < 1.0
-    print(f"overhead per action: {figures['overhead_ms_per_action']} ms "
-          f"(goal < 1 ms: {'met' if goal else 'NOT met'})")
+    print(
+        f"overhead per action: {figures['overhead_ms_per_action']} ms "
+        f"(goal < 1 ms: {'met' if goal else 'NOT met'})"
+    )
     return 0
 
 

@@ -22,8 +22,20 @@ def free_port() -> int:
 def sandbox_process(api_key: str, seed: int = 0, rate_limit: int = 0) -> Iterator[str]:
     """Yield the sandbox's root URL; the process is stopped on exit."""
     port = free_port()
-    cmd = [sys.executable, "-m", "calflow.cli.main", "sandbox", "--port", str(port),
-           "--seed", str(seed), "--api-key", api_key, "--rate-limit", str(rate_limit)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "calflow.cli.main",
+        "sandbox",
+        "--port",
+        str(port),
+        "--seed",
+        str(seed),
+        "--api-key",
+        api_key,
+        "--rate-limit",
+        str(rate_limit),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
