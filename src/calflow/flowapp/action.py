@@ -49,6 +49,8 @@ class Action(ABC):
         for path, sub in iter_fields(cls.input_schema().schema):
             if "x-fetcher" in sub:
                 deps = sub.get("x-fetcher-depends-on", [])
+                if isinstance(deps, str):  # one field named without a list
+                    deps = [deps]
                 refs.append((path, str(sub["x-fetcher"]), [str(d) for d in deps]))
         return refs
 

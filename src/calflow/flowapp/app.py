@@ -65,7 +65,8 @@ class App:
                 ],
             )
         config = {k: v for k, v in values.items() if not known[k].secret}
-        secrets = {k: str(v) for k, v in values.items() if known[k].secret}
+        # a secret left empty (None) is not set; str(None) would store the text "None"
+        secrets = {k: str(v) for k, v in values.items() if known[k].secret and v is not None}
         return config, secrets
 
     def check_credentials(self, values: Mapping[str, Any]) -> None:
@@ -99,6 +100,14 @@ class App:
         """Declaration errors: unknown fetchers in schemas, results on undeclared ports…"""
         out: list[str] = []
         fetcher_keys = {f.key for f in self.fetchers}
+        for kind, keys in (
+            ("action", [a.key for a in self.actions]),
+            ("fetcher", [f.key for f in self.fetchers]),
+        ):
+            normed = [_norm(k) for k in keys]
+            clashes = sorted(k for k in keys if normed.count(_norm(k)) > 1)
+            if clashes:  # the lookup index would keep only one of them
+                out.append(f"{self.key}: {kind} keys {clashes} are the same key when looked up")
         for action in self.actions:
             try:
                 action.input_schema()

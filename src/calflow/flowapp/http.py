@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -82,9 +83,15 @@ def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> flo
         try:
             return max(0.0, float(value))
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
-            if parsed is not None:
-                return float(max(0.0, parsed.timestamp() - now))
+            pass
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):  # neither seconds nor an HTTP date: ignore it
+            parsed = None
+        if parsed is not None:
+            if parsed.tzinfo is None:  # "-0000" means UTC with no stated offset
+                parsed = parsed.replace(tzinfo=UTC)
+            return float(max(0.0, parsed.timestamp() - now))
     for name, raw in headers.items():
         if name.lower().startswith("x-ratelimit-reset"):
             try:

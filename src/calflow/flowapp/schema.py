@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,7 +37,10 @@ def load_schema(package: str, filename: str) -> dict[str, Any]:
         text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"schema file {filename!r} not found in {package}") from exc
-    schema: dict[str, Any] = json.loads(text)
+    try:
+        schema: dict[str, Any] = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{package}/{filename} is not valid JSON: {exc}") from exc
     try:
         Draft202012Validator.check_schema(schema)
     except js_exc.SchemaError as exc:
@@ -137,9 +142,12 @@ def _field_errors(validator: Draft202012Validator, data: Any) -> list[FieldError
     for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         path = _path(err.absolute_path)
         if err.validator == "required" and isinstance(err.instance, Mapping):
+            # jsonschema reports each missing property as its own error: list each once.
             missing = [r for r in err.validator_value if r not in err.instance]
             for name in missing:
-                out.append(FieldError(_path([*err.absolute_path, name]), "is required", "required"))
+                found = FieldError(_path([*err.absolute_path, name]), "is required", "required")
+                if found not in out:
+                    out.append(found)
             continue
         if err.validator == "additionalProperties":
             out.append(FieldError(path, err.message, "additionalProperties"))
@@ -190,13 +198,15 @@ def _coerce_scalar(value: str, types: list[str]) -> Any:
     if "number" in types:
         try:
             num = float(text)
-            return (
-                int(num)
-                if num.is_integer() and "." not in text and "e" not in text.lower()
-                else num
-            )
         except ValueError:
             pass
+        else:
+            if math.isfinite(num):  # "nan" and "inf" are not JSON numbers
+                return (
+                    int(num)
+                    if num.is_integer() and "." not in text and "e" not in text.lower()
+                    else num
+                )
     if "boolean" in types:
         if text.lower() in _TRUE:
             return True
@@ -260,20 +270,26 @@ def iter_fields(schema: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, A
 
 
 _FORMATS = FormatChecker(formats=())
+# fromisoformat also takes ISO week dates and the compact form; RFC 3339 takes neither.
+_RFC3339_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
 
 
 def _is_datetime(value: object) -> bool:
     if not isinstance(value, str):
         return True
     parsed = datetime.fromisoformat(value)
-    return "T" in value.upper() and parsed.tzinfo is not None
+    return (
+        bool(_RFC3339_DATE.match(value[:10]))
+        and value[10:11] in ("T", "t")
+        and parsed.tzinfo is not None
+    )
 
 
 def _is_date(value: object) -> bool:
     if not isinstance(value, str):
         return True
     date.fromisoformat(value)
-    return len(value) == 10
+    return bool(_RFC3339_DATE.match(value))
 
 
 def _is_email(value: object) -> bool:

@@ -1,0 +1,112 @@
+"""Generated contract tests: every installed app (``default_registry()``) keeps the rules.
+
+New apps registered under the ``calflow.apps`` entry points are covered automatically.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from calflow.flowapp import App, default_registry
+from calflow.flowapp.action import Action, DataFetcher
+from calflow.flowapp.schema import iter_fields
+
+APPS = default_registry().apps
+ACTIONS = [pytest.param(app, a, id=f"{app.key}.{a.key}") for app in APPS for a in app.actions]
+FETCHERS = [pytest.param(app, f, id=f"{app.key}.{f.key}") for app in APPS for f in app.fetchers]
+
+
+def _app_id(app: App) -> str:
+    return app.key
+
+
+def test_there_are_apps_to_check() -> None:
+    assert APPS, "no app is installed under the calflow.apps entry points"
+
+
+@pytest.mark.parametrize("app", APPS, ids=_app_id)
+def test_app_declares_no_problems(app: App) -> None:
+    assert app.problems() == []
+
+
+@pytest.mark.parametrize("app", APPS, ids=_app_id)
+def test_app_describe_is_json_serialisable(app: App) -> None:
+    described = app.describe()
+    assert json.loads(json.dumps(described)) == described
+    assert described["key"] == app.key and described["name"]
+
+
+@pytest.mark.parametrize("app", APPS, ids=_app_id)
+def test_app_keys_are_unique_even_when_looked_up_loosely(app: App) -> None:
+    assert len({a.key for a in app.actions}) == len(app.actions)
+    assert len({f.key for f in app.fetchers}) == len(app.fetchers)
+    for action in app.actions:
+        assert app.action(action.key) is action
+    for fetcher in app.fetchers:
+        assert app.fetcher(fetcher.key) is fetcher
+
+
+@pytest.mark.parametrize("app", APPS, ids=_app_id)
+def test_app_auth_modes_name_declared_credential_fields(app: App) -> None:
+    fields = {f.key for f in app.credential_fields}
+    assert len(fields) == len(app.credential_fields)
+    for mode in app.auth_modes:
+        assert set(mode.fields) <= fields, mode
+
+
+@pytest.mark.parametrize(("app", "action"), ACTIONS)
+def test_action_schema_is_a_valid_draft_2020_12_object_schema(
+    app: App, action: type[Action]
+) -> None:
+    schema = action.input_schema().schema
+    Draft202012Validator.check_schema(schema)
+    assert schema.get("type") == "object"
+
+
+@pytest.mark.parametrize(("app", "action"), ACTIONS)
+def test_action_declares_an_error_port_and_unique_ports(app: App, action: type[Action]) -> None:
+    keys = [p.key for p in action.ports]
+    assert len(set(keys)) == len(keys)
+    assert any(p.error for p in action.ports)
+    assert action.port(keys[0]) is action.ports[0]
+
+
+@pytest.mark.parametrize(("app", "action"), ACTIONS)
+def test_action_declaration_is_complete(app: App, action: type[Action]) -> None:
+    assert action.key and action.name and action.description
+    assert action.kind in {"read", "write", "destructive"}
+    described = action.describe()
+    assert json.loads(json.dumps(described)) == described
+
+
+@pytest.mark.parametrize(("app", "action"), ACTIONS)
+def test_every_fetcher_a_schema_names_exists(app: App, action: type[Action]) -> None:
+    keys = {f.key for f in app.fetchers}
+    for path, sub in iter_fields(action.input_schema().schema):
+        if "x-fetcher" not in sub:
+            continue
+        fetcher = sub["x-fetcher"]
+        assert fetcher in keys, f"{path} names {fetcher!r}"
+        deps = set(app.fetcher(fetcher).depends_on)
+        assert set(sub.get("x-fetcher-depends-on", [])) <= deps, path
+
+
+@pytest.mark.parametrize(("app", "action"), ACTIONS)
+def test_action_schema_defaults_satisfy_their_own_field(app: App, action: type[Action]) -> None:
+    schema = action.input_schema().schema
+    for path, sub in iter_fields(schema):
+        if "default" in sub:
+            # nested $refs in the field resolve against the root's $defs
+            field = {**sub, "$defs": schema.get("$defs", {})}
+            errors = list(Draft202012Validator(field).iter_errors(sub["default"]))
+            assert not errors, f"{path}: default {sub['default']!r} is invalid: {errors[0].message}"
+
+
+@pytest.mark.parametrize(("app", "fetcher"), FETCHERS)
+def test_fetcher_declaration_is_complete(app: App, fetcher: type[DataFetcher]) -> None:
+    assert fetcher.key and fetcher.name
+    assert isinstance(fetcher.depends_on, tuple)
+    assert json.loads(json.dumps(fetcher.describe())) == fetcher.describe()
