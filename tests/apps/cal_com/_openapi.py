@@ -55,7 +55,8 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
 SPEC_ENV = "CALFLOW_CALCOM_OPENAPI"
-DEFAULT_SPEC = Path("/work/shared/reference/calcom-openapi-v2.json")
+# A copy of shared/reference/calcom-openapi-v2.json kept in the repo, so CI needs nothing else.
+DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "data" / "calcom-openapi-v2.json"
 URN = "urn:calcom:openapi-v2"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 VERSION_HEADER = "cal-api-version"
