@@ -1,0 +1,1 @@
+"""SavvyCal actions: one module per action, each with its input schema beside it."""
