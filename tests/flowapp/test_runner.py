@@ -430,3 +430,27 @@ async def test_saving_through_the_runner_is_seen_at_once(store: IntegrationStore
         await _behave(runner, "save", "main")
         assert (await _behave(runner, "require", "main")).data == {"region": "eu"}
         assert (await _behave(runner, "require", added.id)).data == {"region": "eu"}
+
+
+def test_mask_secrets_hides_every_secret_value_of_the_integration() -> None:
+    """A crash message that mentions a secret (a URL with a key, say) is masked."""
+    from datetime import UTC, datetime
+
+    from pydantic import SecretStr
+
+    from calflow.flowapp.runner import mask_secrets
+
+    now = datetime.now(UTC)
+    integration = Integration(
+        id="int_x",
+        workspace_id="default",
+        app_key="fixture",
+        name="x",
+        config={},
+        secrets={"api_key": SecretStr("sk_live_very_secret")},
+        created_at=now,
+        updated_at=now,
+    )
+    text = "ConnectError: https://h/?key=sk_live_very_secret failed"
+    assert mask_secrets(text, integration) == "ConnectError: https://h/?key=******** failed"
+    assert mask_secrets(text, None) == text

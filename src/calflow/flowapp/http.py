@@ -11,6 +11,12 @@
 - other 4xx: ``FatalProviderError`` with the provider's message.
 Statuses listed in ``accept`` are returned to the caller instead, so an action can map,
 say, a 404 to its ``not_found`` port.
+
+A request that is not idempotent (a booking POST) may have taken effect even though its
+answer was a 5xx or a timeout. Before such a request is sent again, ``verify`` (when
+given) is awaited: it looks at the provider's state and returns the response to use if
+the first attempt did take effect, so a retry never makes a second booking. Connection
+errors (nothing was sent) and 429 are retried without asking.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from calflow.errors import (
 )
 
 Sleep = Callable[[float], Awaitable[None]]
+Verify = Callable[[], Awaitable["ProviderResponse | None"]]
 _TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -167,6 +174,7 @@ class ProviderClient:
         form: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         accept: Collection[int] = (),
+        verify: Verify | None = None,
     ) -> ProviderResponse:
         """Send one request with the retry policy; see the module docstring for the rules."""
         merged = {**self.headers, **(headers or {})}
@@ -195,6 +203,10 @@ class ProviderClient:
                 attempt += 1
                 waited += delay
                 await self._sleep(delay)
+                if verify is not None and not isinstance(exc, httpx.ConnectError):
+                    found = await verify()
+                    if found is not None:
+                        return found
                 continue
             outcome = self._classify(response, accept)
             if isinstance(outcome, ProviderResponse):
@@ -217,6 +229,10 @@ class ProviderClient:
                 attempt += 1
                 waited += delay
                 await self._sleep(delay)
+                if verify is not None:
+                    found = await verify()
+                    if found is not None:
+                        return found
                 continue
             raise outcome
 

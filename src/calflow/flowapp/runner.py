@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,17 @@ if TYPE_CHECKING:
     from calflow.integrations import Integration, IntegrationStore
 
 log = logging.getLogger("calflow.runner")
+
+
+def mask_secrets(text: str, integration: Integration | None) -> str:
+    """``text`` with every secret value of ``integration`` replaced by a mask."""
+    if integration is None:
+        return text
+    for secret in integration.secrets.values():
+        value = secret.get_secret_value()
+        if len(value) >= 4:
+            text = text.replace(value, "********")
+    return text
 
 
 def failure_from_error(exc: CalflowError) -> ActionResult:
@@ -192,8 +204,15 @@ class Runner:
         except CalflowError as exc:
             result = failure_from_error(exc)
         except Exception as exc:  # an action bug must become a failure, not a traceback
-            log.exception("action %s.%s crashed", app.key, action_cls.key)
-            result = ActionResult.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            message = mask_secrets(f"{type(exc).__name__}: {exc}", ctx.integration)
+            log.error(
+                "action %s.%s crashed: %s\n%s",
+                app.key,
+                action_cls.key,
+                message,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            result = ActionResult.fail("INTERNAL_ERROR", message)
         error_port = next((p.key for p in action_cls.ports if p.error), "error")
         if not result.success and result.port == "error" and action_cls.port("error") is None:
             result.port = error_port  # a failure on the default port goes to the action's own

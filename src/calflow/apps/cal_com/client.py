@@ -11,6 +11,7 @@ from typing import Any
 
 from calflow.errors import AuthError
 from calflow.flowapp import ActionContext, ProviderClient, ProviderResponse
+from calflow.flowapp.http import Verify
 from calflow.flowapp.pagination import OffsetPaginator
 
 DEFAULT_BASE_URL = "https://api.cal.com"
@@ -89,18 +90,35 @@ class CalComClient(ProviderClient):
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         accept: Collection[int] = (),
+        verify: Verify | None = None,
     ) -> ProviderResponse:
-        """One API call with the resource's version header; refreshes OAuth tokens once."""
+        """One API call with the resource's version header; refreshes OAuth tokens once.
+
+        ``verify`` checks, before a non-idempotent call is retried, whether the first
+        attempt took effect (see :mod:`calflow.flowapp.http`).
+        """
         headers = {"cal-api-version": version} if version else {}
         try:
             return await self.request(
-                method, path, params=params, json_body=body, headers=headers, accept=accept
+                method,
+                path,
+                params=params,
+                json_body=body,
+                headers=headers,
+                accept=accept,
+                verify=verify,
             )
         except AuthError as exc:
             if exc.status != 401 or not await self._refresh_oauth():
                 raise
             return await self.request(
-                method, path, params=params, json_body=body, headers=headers, accept=accept
+                method,
+                path,
+                params=params,
+                json_body=body,
+                headers=headers,
+                accept=accept,
+                verify=verify,
             )
 
     async def _refresh_oauth(self) -> bool:

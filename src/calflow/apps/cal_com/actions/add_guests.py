@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from calflow.apps.cal_com.bookings import booking_of, booking_path, publish, result_for
-from calflow.apps.cal_com.client import BOOKINGS, CalComClient
+from calflow.apps.cal_com.bookings import booking_path, change_booking
 from calflow.apps.cal_com.phones import to_e164
 from calflow.flowapp import ERROR, NOT_FOUND, SUCCESS, Action, ActionContext, ActionResult
 
@@ -29,17 +28,5 @@ class AddGuests(Action):
                     f"guests.{i}.phoneNumber",
                 )
             guests.append(item)
-        client = CalComClient(ctx)
-        resp = await client.call(
-            "POST",
-            booking_path(uid, "/guests"),
-            BOOKINGS,
-            body={"guests": guests},
-            accept=(400, 404),
-        )
-        failed = result_for(client, resp, not_found=True)
-        if failed is not None:
-            return failed
-        booking = booking_of(resp)
-        await publish(ctx, "guests_added", booking, data)
-        return ActionResult.ok(booking)
+        path = booking_path(uid, "/guests")
+        return await change_booking(ctx, path, "guests_added", data, {"guests": guests})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from calflow.apps.cal_com.bookings import booking_of, publish, result_for
+from calflow.apps.cal_com.bookings import booking_of, publish, result_for, verify_created
 from calflow.apps.cal_com.client import BOOKINGS, CalComClient
 from calflow.apps.cal_com.phones import to_e164
 from calflow.flowapp import CONFLICT, ERROR, SUCCESS, Action, ActionContext, ActionResult
@@ -54,7 +54,12 @@ class BookMeeting(Action):
         body = create_body(data)
         client = CalComClient(ctx)
         resp = await client.call(
-            "POST", "/v2/bookings", BOOKINGS, body=body, accept=(400, 404, 409)
+            "POST",
+            "/v2/bookings",
+            BOOKINGS,
+            body=body,
+            accept=(400, 404, 409),
+            verify=verify_created(client, body),
         )
         failed = result_for(client, resp, conflict=True)
         if failed is not None:

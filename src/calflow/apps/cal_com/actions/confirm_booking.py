@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from calflow.apps.cal_com.bookings import booking_of, booking_path, publish, result_for
-from calflow.apps.cal_com.client import BOOKINGS, CalComClient
+from calflow.apps.cal_com.bookings import booking_path, change_booking
 from calflow.flowapp import ERROR, NOT_FOUND, SUCCESS, Action, ActionContext, ActionResult
 
 
@@ -17,16 +16,8 @@ class ConfirmBooking(Action):
     ports = (SUCCESS, NOT_FOUND, ERROR)
 
     async def execute(self, data: dict[str, Any], ctx: ActionContext) -> ActionResult:
-        client = CalComClient(ctx)
-        resp = await client.call(
-            "POST", booking_path(data["bookingUid"], "/confirm"), BOOKINGS, accept=(400, 404)
-        )
-        failed = result_for(client, resp, not_found=True)
-        if failed is not None:
-            return failed
-        booking = booking_of(resp)
-        await publish(ctx, "approved", booking, data)
-        return ActionResult.ok(booking)
+        path = booking_path(data["bookingUid"], "/confirm")
+        return await change_booking(ctx, path, "approved", data)
 
 
 class DeclineBooking(Action):
@@ -39,17 +30,5 @@ class DeclineBooking(Action):
 
     async def execute(self, data: dict[str, Any], ctx: ActionContext) -> ActionResult:
         body = {"reason": data["reason"]} if data.get("reason") else {}
-        client = CalComClient(ctx)
-        resp = await client.call(
-            "POST",
-            booking_path(data["bookingUid"], "/decline"),
-            BOOKINGS,
-            body=body,
-            accept=(400, 404),
-        )
-        failed = result_for(client, resp, not_found=True)
-        if failed is not None:
-            return failed
-        booking = booking_of(resp)
-        await publish(ctx, "declined", booking, data)
-        return ActionResult.ok(booking)
+        path = booking_path(data["bookingUid"], "/decline")
+        return await change_booking(ctx, path, "declined", data, body)

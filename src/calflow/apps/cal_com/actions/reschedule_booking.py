@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from calflow.apps.cal_com.actions.book_meeting import utc_iso
-from calflow.apps.cal_com.bookings import booking_of, booking_path, publish, result_for
-from calflow.apps.cal_com.client import BOOKINGS, CalComClient
+from calflow.apps.cal_com.bookings import booking_path, change_booking, verify_rescheduled
+from calflow.apps.cal_com.client import CalComClient
 from calflow.flowapp import CONFLICT, ERROR, NOT_FOUND, SUCCESS, Action, ActionContext, ActionResult
 
 
@@ -24,17 +24,16 @@ class RescheduleBooking(Action):
         uid = data["bookingUid"]
         body = {"start": utc_iso(data["start"])}
         body.update({k: data[k] for k in ("rescheduledBy", "reschedulingReason") if k in data})
+        path = booking_path(uid, "/reschedule")
         client = CalComClient(ctx)
-        resp = await client.call(
-            "POST",
-            booking_path(uid, "/reschedule"),
-            BOOKINGS,
-            body=body,
-            accept=(400, 404, 409),
+        return await change_booking(
+            ctx,
+            path,
+            "rescheduled",
+            data,
+            body,
+            conflict=True,
+            previous_uid=uid,
+            client=client,
+            verify=verify_rescheduled(client, uid),
         )
-        failed = result_for(client, resp, conflict=True, not_found=True)
-        if failed is not None:
-            return failed
-        booking = booking_of(resp)
-        await publish(ctx, "rescheduled", booking, data, previous_uid=uid)
-        return ActionResult.ok(booking)
