@@ -21,6 +21,9 @@ def sandbox(
         120, "--rate-limit", min=0, help="Requests per minute per API key (0: none)."
     ),
     api_key: str = typer.Option(None, "--api-key", help="Cal.com API key to accept."),
+    savvycal_token: str = typer.Option(
+        None, "--savvycal-token", help="SavvyCal personal token to accept (pt_secret_…)."
+    ),
 ) -> None:
     """Run the Cal.com sandbox (at /calcom) with seeded data; prints the API key."""
     from calflow.sandbox.server import serve
@@ -31,5 +34,6 @@ def sandbox(
         latency_ms=latency,
         rate_limit_per_min=rate_limit,
         api_key=api_key,
+        savvycal_token=savvycal_token,
     )
     serve(host, port, config)

@@ -2,7 +2,8 @@
 
 A simulator is any object satisfying :class:`Simulator`; it mounts its own API and
 control routes. Cal.com is mounted at ``/calcom`` (client base URL
-``http://HOST:PORT/calcom``); SavvyCal and Twilio simulators plug in the same way.
+``http://HOST:PORT/calcom``) and SavvyCal at ``/savvycal`` (base URL
+``http://HOST:PORT/savvycal/v1``); other simulators plug in the same way.
 
 Shared controls:
 
@@ -26,6 +27,7 @@ from fastapi.responses import JSONResponse
 
 from calflow.sandbox.calcom import CalcomSimulator
 from calflow.sandbox.config import SandboxConfig, SandboxRuntime
+from calflow.sandbox.savvycal import SavvycalSimulator
 
 
 class Simulator(Protocol):
@@ -66,6 +68,13 @@ class SandboxHandle:
         assert isinstance(sim, CalcomSimulator)
         return sim
 
+    @property
+    def savvycal(self) -> SavvycalSimulator:
+        """The SavvyCal simulator."""
+        sim = self.simulators["savvycal"]
+        assert isinstance(sim, SavvycalSimulator)
+        return sim
+
 
 def create_sandbox_app(
     config: SandboxConfig | None = None,
@@ -77,8 +86,8 @@ def create_sandbox_app(
 
     Args:
         config: behaviour of the sandbox (defaults to ``SandboxConfig()``).
-        simulators: extra simulator factories mounted after Cal.com.
-        webhook_transport: httpx transport for Cal.com webhook deliveries (tests use
+        simulators: extra simulator factories mounted after Cal.com and SavvyCal.
+        webhook_transport: httpx transport for webhook deliveries (tests use
             ``httpx.MockTransport``); ``None`` sends real HTTP requests.
     """
     config = config or SandboxConfig()
@@ -86,6 +95,7 @@ def create_sandbox_app(
     app = FastAPI(title="calflow sandbox", docs_url=None, redoc_url=None)
     factories: list[SimulatorFactory] = [
         lambda rt: CalcomSimulator(rt, webhook_transport=webhook_transport),
+        lambda rt: SavvycalSimulator(rt, webhook_transport=webhook_transport),
         *(simulators or ()),
     ]
     sims: dict[str, Simulator] = {}

@@ -23,6 +23,9 @@ class SandboxConfig:
         api_key: the Cal.com API key accepted by the sandbox; generated
             (``cal_live_<hex>``) when ``None``.
         webhook_timeout_s: timeout of one webhook delivery attempt.
+        savvycal_token: the SavvyCal personal token accepted by the sandbox; generated
+            (``pt_secret_<hex>``) when ``None``.
+        savvycal_rate_limit_per_min: SavvyCal requests per 60 s per token; 0 disables.
     """
 
     seed: int = 0
@@ -33,16 +36,26 @@ class SandboxConfig:
     rate_limit_block_s: float = 60
     api_key: str | None = None
     webhook_timeout_s: float = 10
+    savvycal_token: str | None = None
+    savvycal_rate_limit_per_min: int = 0
 
     def __post_init__(self) -> None:
         if self.api_key is None:
             self.api_key = f"cal_live_{secrets.token_hex(16)}"
+        if self.savvycal_token is None:
+            self.savvycal_token = f"pt_secret_{secrets.token_hex(20)}"
 
     @property
     def resolved_api_key(self) -> str:
         """The API key, never ``None`` after construction."""
         assert self.api_key is not None
         return self.api_key
+
+    @property
+    def resolved_savvycal_token(self) -> str:
+        """The SavvyCal personal token, never ``None`` after construction."""
+        assert self.savvycal_token is not None
+        return self.savvycal_token
 
 
 @dataclass

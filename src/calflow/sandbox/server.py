@@ -22,6 +22,15 @@ def serve(host: str, port: int, config: SandboxConfig) -> None:
     base = f"http://{host}:{port}"
     console.print(f"[bold]calflow sandbox[/bold] on {base}")
     console.print(f"  Cal.com base URL: {base}/calcom   (API key: {config.resolved_api_key})")
+    savvycal = app.state.sandbox.savvycal
+    oauth = savvycal.tokens
+    console.print(f"  SavvyCal base URL: {base}/savvycal/v1   (token: {savvycal.token})")
+    console.print(
+        f"    OAuth: token URL {base}/savvycal/oauth/token  client_id={oauth.client.client_id}"
+        f"  client_secret={oauth.client.client_secret}  refresh_token={oauth.seed_refresh_token}"
+    )
+    links = ", ".join(f"{link.slug}={link.id}" for link in savvycal.state.links.values())
+    console.print(f"    links: {links}")
     console.print(f"  state: {base}/_sandbox/state")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

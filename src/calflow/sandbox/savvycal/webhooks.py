@@ -1,0 +1,118 @@
+"""Webhook delivery as SavvyCal does it: every type to every webhook, signed, retried.
+
+Body ``{"type", "id": "payload_…", "version": "2020-11-18", "occurred_at", "payload"}``
+(compact JSON); header ``x-savvycal-signature: sha256=<HEX>``, the uppercase hex
+HMAC-SHA256 of the raw body keyed by the webhook's secret. A non-2xx answer or a
+transport error is retried with exponential backoff (``attempts`` tries in all, waiting
+``backoff_s``, ``2 * backoff_s``, … between them; short by default for the sandbox).
+Each attempt is recorded in ``state.deliveries``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from calflow.sandbox.savvycal.serialize import WEBHOOK_VERSION, event_json, iso
+from calflow.sandbox.savvycal.state import Delivery, Event, SavvycalState, Webhook
+
+USER_AGENT = "SavvyCal Webhooks (https://savvycal.com)"
+
+
+def sign(secret: str, body: bytes) -> str:
+    """``sha256=<UPPERCASE HEX>`` of HMAC-SHA256(secret, body)."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().upper()
+
+
+class WebhookDispatcher:
+    """Sends deliveries in background tasks; :meth:`flush` awaits them (retries included)."""
+
+    def __init__(
+        self,
+        state: Callable[[], SavvycalState],
+        now: Callable[[], datetime],
+        timeout_s: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        attempts: int = 3,
+        backoff_s: float = 0.5,
+    ) -> None:
+        self._state = state
+        self._now = now
+        self._timeout_s = timeout_s
+        self._transport = transport
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def emit(self, type_: str, event: Event) -> None:
+        """Deliver ``type_`` with the event as payload to every active webhook."""
+        state = self._state()
+        hooks = [h for h in state.webhooks.values() if h.state == "active"]
+        if not hooks:
+            return
+        envelope: dict[str, Any] = {
+            "type": type_,
+            "id": state.new_id("payload"),
+            "version": WEBHOOK_VERSION,
+            "occurred_at": iso(self._now()),
+            "payload": event_json(state, event),
+        }
+        body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+        for hook in hooks:
+            task = asyncio.get_running_loop().create_task(
+                self._deliver(hook, type_, envelope["id"], body)
+            )
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _deliver(self, hook: Webhook, type_: str, payload_id: str, body: str) -> None:
+        raw = body.encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "x-savvycal-signature": sign(hook.secret, raw),
+            "x-savvycal-webhook-id": hook.id,
+        }
+        state = self._state()
+        async with httpx.AsyncClient(
+            transport=self._transport, timeout=self._timeout_s, follow_redirects=False
+        ) as client:
+            for attempt in range(1, max(self.attempts, 1) + 1):
+                delivery = Delivery(
+                    id=state.next_delivery_id(),
+                    webhook_id=hook.id,
+                    url=hook.url,
+                    type=type_,
+                    payload_id=payload_id,
+                    attempt=attempt,
+                    attempted_at=iso(datetime.now(UTC)) or "",
+                    body=body,
+                    headers=headers,
+                )
+                try:
+                    response = await client.post(hook.url, content=raw, headers=headers)
+                    delivery.status_code = response.status_code
+                except httpx.HTTPError as exc:
+                    delivery.error = f"{type(exc).__name__}: {exc}"
+                state.deliveries.append(delivery)
+                ok = delivery.status_code is not None and 200 <= delivery.status_code < 300
+                if ok or attempt >= self.attempts or hook.state != "active":
+                    return
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+
+    async def flush(self) -> int:
+        """Wait until every pending delivery (and its retries) finished; returns the count."""
+        count = 0
+        while self._pending:
+            batch = list(self._pending)
+            count += len(batch)
+            await asyncio.gather(*batch, return_exceptions=True)
+        return count
