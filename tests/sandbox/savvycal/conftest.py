@@ -1,0 +1,17 @@
+"""Fixtures of the SavvyCal sandbox tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from calflow.sandbox import SandboxConfig
+
+from ._support import TOKEN, Sandbox, make_sandbox
+
+
+@pytest.fixture
+async def sc() -> AsyncIterator[Sandbox]:
+    async for sandbox in make_sandbox(SandboxConfig(seed=60, savvycal_token=TOKEN)):
+        yield sandbox
