@@ -121,9 +121,9 @@ class RateLimiter:
             window = _Window(started=now)
             self._windows[key] = window
         if now < window.blocked_until:
-            return RateDecision(False, self.limit, 0, math.ceil(window.blocked_until - now))
+            return RateDecision(False, self.limit, 0, _seconds(window.blocked_until - now))
         window.count += 1
-        reset = math.ceil(window.started + self.window_s - now)
+        reset = min(_seconds(window.started + self.window_s - now), math.ceil(self.window_s))
         if window.count > self.limit:
             window.blocked_until = now + self.block_s
             return RateDecision(False, self.limit, 0, math.ceil(self.block_s))
@@ -139,3 +139,8 @@ def throttled(decision: RateDecision) -> CalcomError:
     exc = CalcomError(429, MSG_THROTTLED)
     exc.headers = decision.headers()
     return exc
+
+
+def _seconds(value: float) -> int:
+    """Whole seconds remaining, rounded up, ignoring float noise (60.00000000000006 → 60)."""
+    return max(0, math.ceil(round(value, 6)))
