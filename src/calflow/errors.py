@@ -27,6 +27,12 @@ class CalflowError(Exception):
         return {"code": self.code, "message": self.message}
 
 
+class InternalError(CalflowError):
+    """A bug in calflow or an app: reported with its message, never as a traceback."""
+
+    code = "INTERNAL_ERROR"
+
+
 class ConfigError(CalflowError):
     """The configuration is wrong or incomplete: the operator must fix it."""
 

@@ -7,8 +7,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from .conftest import SECRET, Home, run_calflow, run_many, store_add, store_names
 
 ATTENDEE = {
@@ -259,11 +257,6 @@ def test_fetch_event_types_and_slots(home: Home) -> None:
     assert missing.stdout == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: Slots.fetch does int(context['days']) unguarded; a ValueError escapes "
-    "Runner.fetch_options and the CLI prints a traceback instead of a usage error",
-)
 def test_fetch_with_a_malformed_context_value_is_a_usage_error(home: Home) -> None:
     got = home.run(
         "fetch", "cal_com", "slots", "-i", "main", "--context",

@@ -20,7 +20,6 @@ from calflow.errors import NotFoundError
 from calflow.flowapp import ActionResult
 from calflow.flowapp.runner import Runner
 from calflow.integrations import IntegrationStore
-from calflow.sandbox import SandboxConfig
 
 DEMO_INTEGRATION = "sandbox-calcom"
 
@@ -142,6 +141,7 @@ def demo(
     ),
 ) -> None:
     """Run the sandbox and walk a booking through book → conflict → reschedule → cancel."""
+    from calflow.sandbox import SandboxConfig
     from calflow.sandbox.server import run_in_thread
 
     config = SandboxConfig(seed=seed)

@@ -12,9 +12,9 @@ from calflow.cli.apps_cmd import apps_app
 from calflow.cli.demo_cmd import demo
 from calflow.cli.integrations_cmd import integrations_app
 from calflow.cli.keys_cmd import keys_app
-from calflow.cli.output import EXIT_USAGE, show_error
+from calflow.cli.output import EXIT_FAILURE, EXIT_USAGE, show_error
 from calflow.cli.sandbox_cmd import sandbox
-from calflow.errors import CalflowError
+from calflow.errors import CalflowError, ConfigError, ValidationError
 
 app = typer.Typer(
     name="calflow",
@@ -33,7 +33,11 @@ app.command("demo")(demo)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; calflow's own errors print a clear message (exit 2), never a traceback."""
+    """Run the CLI; errors print a clear message, never a traceback.
+
+    Exit 2: bad usage, invalid input, or configuration to fix (unknown app, integration…).
+    Exit 1: the request failed (provider refused or unreachable, calflow bug).
+    """
     try:
         result = app(args=argv, prog_name="calflow", standalone_mode=False)
     except click.exceptions.Abort:
@@ -42,9 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except CalflowError as exc:
+    except (ConfigError, ValidationError) as exc:  # fix the command, input or configuration
         show_error(exc)
         return EXIT_USAGE
+    except CalflowError as exc:  # the provider or calflow failed the request
+        show_error(exc)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
     return result if isinstance(result, int) else 0

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from calflow.sandbox import SandboxConfig
-
 
 def sandbox(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -26,6 +24,7 @@ def sandbox(
     ),
 ) -> None:
     """Run the Cal.com sandbox (at /calcom) with seeded data; prints the API key."""
+    from calflow.sandbox import SandboxConfig
     from calflow.sandbox.server import serve
 
     config = SandboxConfig(

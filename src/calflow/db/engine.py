@@ -85,7 +85,10 @@ def _create_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Created private: it holds encrypted secrets and every booking event.
+        path.touch(mode=0o600, exist_ok=True)
     engine = create_engine(url)
     _configure_sqlite(engine)
     return engine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,8 @@ class BookingChange:
 
 BookingSink = Callable[[BookingChange], Awaitable[None]]
 IntegrationSaver = Callable[
-    ["Integration", Mapping[str, Any] | None, Mapping[str, str] | None], "Integration"
+    ["Integration", Mapping[str, Any] | None, Mapping[str, str] | None, Sequence[str]],
+    "Integration",
 ]
 
 
@@ -77,14 +78,17 @@ class ActionContext:
         await self.save(secrets=secrets)
 
     async def save(
-        self, config: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None
+        self,
+        config: Mapping[str, Any] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        unset: Sequence[str] = (),
     ) -> None:
-        """Merge new values into the integration (secrets go to the vault)."""
+        """Merge new values into the integration (secrets go to the vault); drop ``unset``."""
         if self.integration is None:
             raise ConfigError(f"app {self.app.key!r} has no integration to save values in")
         if self.saver is None:
             raise ConfigError("this context cannot save values (no integration store)")
-        self.integration = self.saver(self.integration, config, secrets)
+        self.integration = self.saver(self.integration, config, secrets, unset)
 
     async def booking_changed(self, change: BookingChange) -> None:
         """Report a booking change this action made (published through the event bus)."""

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -17,6 +17,7 @@ from calflow.errors import (
     ConfigError,
     FatalProviderError,
     FieldError,
+    InternalError,
     RateLimitError,
     RetryableError,
     ValidationError,
@@ -170,9 +171,10 @@ class Runner:
         integration: Integration,
         config: Mapping[str, Any] | None,
         secrets: Mapping[str, str] | None,
+        unset: Sequence[str] = (),
     ) -> Integration:
         self.forget(integration)
-        return self.store.update(integration.id, config=config, secrets=secrets)
+        return self.store.update(integration.id, config=config, secrets=secrets, unset=unset)
 
     async def run_action(
         self,
@@ -247,7 +249,20 @@ class Runner:
                 [FieldError(d, "is required by this fetcher", "required") for d in missing],
             )
         ctx = self.context(app, integration)
-        return await fetcher_cls().fetch(ctx, ctx_values)
+        try:
+            return await fetcher_cls().fetch(ctx, ctx_values)
+        except CalflowError:
+            raise
+        except (ValueError, TypeError, KeyError) as exc:  # a context value of the wrong form
+            message = mask_secrets(f"{type(exc).__name__}: {exc}", ctx.integration)
+            raise ValidationError(
+                f"fetcher {fetcher_cls.key!r} could not use its context ({message})",
+                [FieldError("context", message, "format")],
+            ) from exc
+        except Exception as exc:  # a fetcher bug must be an error, not a traceback
+            message = mask_secrets(f"{type(exc).__name__}: {exc}", ctx.integration)
+            log.error("fetcher %s.%s crashed: %s", app.key, fetcher_cls.key, message)
+            raise InternalError(f"fetcher {fetcher_cls.key!r} failed: {message}") from exc
 
 
 _default: Runner | None = None

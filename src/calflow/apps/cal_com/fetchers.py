@@ -74,6 +74,21 @@ def _day(value: Any, field: str) -> date:
         ) from exc
 
 
+def _count(value: Any, default: int, field: str) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = 0
+    if not 1 <= count <= 62:
+        raise ValidationError(
+            f"{field} must be a whole number from 1 to 62",
+            [FieldError(field, f"{value!r} is not a whole number from 1 to 62", "range")],
+        )
+    return count
+
+
 class Slots(DataFetcher):
     key = "slots"
     name = "Open slots"
@@ -86,7 +101,7 @@ class Slots(DataFetcher):
     async def fetch(self, ctx: ActionContext, context: Mapping[str, Any]) -> list[Option]:
         zone = str(context.get("timeZone") or "UTC")
         first = _day(context["date"], "date") if context.get("date") else datetime.now(UTC).date()
-        days = int(context.get("days") or (1 if context.get("date") else 7))
+        days = _count(context.get("days"), 1 if context.get("date") else 7, "days")
         params = {
             "eventTypeId": context["eventTypeId"],
             "start": first.isoformat(),

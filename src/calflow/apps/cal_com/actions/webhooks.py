@@ -107,5 +107,5 @@ class UnregisterWebhook(Action):
             resp = await client.call("DELETE", f"/v2/webhooks/{hook_id}", NO_VERSION, accept=(404,))
             (missing if resp.status == 404 else deleted).append(hook_id)
         if ctx.integration is not None and str(ctx.value("webhook_id") or "") in ids:
-            await ctx.save(config={"webhook_id": ""}, secrets={"webhook_secret": ""})
+            await ctx.save(unset=("webhook_id", "webhook_secret"))
         return ActionResult.ok({"deleted": deleted, "already_gone": missing})

@@ -95,5 +95,5 @@ class UnregisterWebhook(Action):
             resp = await client.call("DELETE", f"/v1/webhooks/{hook_id}", accept=(404,))
             (missing if resp.status == 404 else deleted).append(hook_id)
         if ctx.integration is not None and stored and stored in ids:
-            await ctx.save(config={"webhook_id": ""}, secrets={"webhook_secret": ""})
+            await ctx.save(unset=("webhook_id", "webhook_secret"))
         return ActionResult.ok({"deleted": deleted, "already_gone": missing})
