@@ -223,7 +223,7 @@ def test_wrong_api_key_exits_1_with_auth_error(home: Home) -> None:
     assert action.json["port"] == "error"
     assert action.json["code"] == "AUTH_ERROR"
     assert wrong not in action.stdout + action.stderr
-    assert fetched.code != 0, str(fetched)
+    assert fetched.code == 1, str(fetched)  # the provider refused: a failure, not bad usage
     assert fetched.stdout == ""
     assert "AUTH_ERROR" in fetched.err
     assert wrong not in fetched.stdout + fetched.stderr

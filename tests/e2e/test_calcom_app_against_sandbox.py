@@ -421,7 +421,9 @@ async def test_register_webhook_deliveries_are_signed_with_the_stored_secret(
     assert removed.port == "success", removed
     assert removed.data == {"deleted": [hook_id], "already_gone": []}
     assert not [w for w in sandbox.state()["webhooks"] if w["subscriberUrl"] == receiver.url]
-    assert not store.get(integration).value("webhook_secret")
+    forgotten = store.get(integration)
+    assert "webhook_secret" not in forgotten.secrets  # removed, not kept as an empty secret
+    assert "webhook_id" not in forgotten.config
 
     gone = await run(runner, "UnregisterWebhook", {"webhookId": hook_id})
     assert gone.success and gone.port == "success", gone
