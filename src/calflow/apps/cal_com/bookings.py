@@ -12,6 +12,7 @@ from calflow.apps.cal_com.client import BOOKINGS, CalComClient, data_of, is_slot
 from calflow.errors import CalflowError
 from calflow.flowapp import ActionContext, ActionResult, BookingChange, ProviderResponse
 from calflow.flowapp.http import Verify
+from calflow.flowapp.outcomes import outcome_for
 
 PROVIDER = "cal_com"
 
@@ -28,25 +29,8 @@ def result_for(
     not_found: bool = False,
 ) -> ActionResult | None:
     """The non-success result for ``resp``, or ``None`` when it succeeded."""
-    if resp.ok:
-        return None
-    message = message_of(client, resp)
-    if conflict and is_slot_taken(resp.status, message):
-        return ActionResult.ok(
-            {"status": resp.status, "reason": message},
-            port="conflict",
-            code="SLOT_TAKEN",
-            message=message,
-        )
-    if not_found and resp.status == 404:
-        return ActionResult.ok(
-            {"status": 404, "reason": message},
-            port="not_found",
-            code="NOT_FOUND",
-            message=message,
-        )
-    code = "NOT_FOUND" if resp.status == 404 else "PROVIDER_ERROR"
-    return ActionResult.fail(code, f"Cal.com: {message}", {"status": resp.status})
+    taken = conflict and not resp.ok and is_slot_taken(resp.status, message_of(client, resp))
+    return outcome_for(client, resp, slot_taken=taken, not_found=not_found)
 
 
 async def publish(

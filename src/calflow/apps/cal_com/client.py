@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any
 
 from calflow.errors import AuthError
-from calflow.flowapp import ActionContext, ProviderClient, ProviderResponse
+from calflow.flowapp import ProviderResponse
+from calflow.flowapp.client import IntegrationClient
 from calflow.flowapp.http import Verify
 from calflow.flowapp.pagination import OffsetPaginator
 
@@ -44,22 +45,14 @@ def api_root(base_url: str) -> str:
     return root[: -len("/v2")] if root.endswith("/v2") else root
 
 
-class CalComClient(ProviderClient):
+class CalComClient(IntegrationClient):
     """A Cal.com v2 client for one integration."""
 
     provider_name = "Cal.com"
 
-    def __init__(self, ctx: ActionContext) -> None:
-        token = ctx.value("api_key") or ctx.value("access_token")
-        if not token:
-            ctx.require("api_key")
-        super().__init__(
-            ctx.http,
-            api_root(str(ctx.value("base_url") or DEFAULT_BASE_URL)),
-            {"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            ctx.policy,
-        )
-        self.ctx = ctx
+    token_fields = ("api_key", "access_token")
+    default_base_url = DEFAULT_BASE_URL
+    api_root = staticmethod(api_root)
 
     def error_message(self, body: Any) -> str | None:
         if not isinstance(body, Mapping):

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any
 
 from calflow.errors import AuthError
-from calflow.flowapp import ActionContext, ProviderClient, ProviderResponse
+from calflow.flowapp import ProviderResponse
+from calflow.flowapp.client import IntegrationClient
 from calflow.flowapp.pagination import CursorPaginator
 
 DEFAULT_BASE_URL = "https://api.savvycal.com"
@@ -59,22 +60,14 @@ def field_errors(body: Any) -> Mapping[str, Any]:
     return errors if isinstance(errors, Mapping) else {}
 
 
-class SavvyCalClient(ProviderClient):
+class SavvyCalClient(IntegrationClient):
     """A SavvyCal v1 client for one integration."""
 
     provider_name = "SavvyCal"
 
-    def __init__(self, ctx: ActionContext) -> None:
-        token = ctx.value("token") or ctx.value("access_token")
-        if not token:
-            ctx.require("token")
-        super().__init__(
-            ctx.http,
-            api_root(str(ctx.value("base_url") or DEFAULT_BASE_URL)),
-            {"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            ctx.policy,
-        )
-        self.ctx = ctx
+    token_fields = ("token", "access_token")
+    default_base_url = DEFAULT_BASE_URL
+    api_root = staticmethod(api_root)
 
     def url(self, path: str) -> str:
         if path.startswith(("https://", "http://")):  # the OAuth token endpoint

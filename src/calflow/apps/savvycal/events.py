@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from calflow.apps.savvycal.client import SavvyCalClient, field_errors, message_of
+from calflow.apps.savvycal.client import SavvyCalClient, field_errors
 from calflow.errors import FieldError, ValidationError
 from calflow.flowapp import ActionContext, ActionResult, BookingChange, ProviderResponse
+from calflow.flowapp.outcomes import outcome_for
 
 PROVIDER = "savvycal"
 
@@ -30,25 +31,8 @@ def result_for(
     not_found: bool = False,
 ) -> ActionResult | None:
     """The non-success result for ``resp``, or ``None`` when it succeeded."""
-    if resp.ok:
-        return None
-    message = message_of(client, resp)
-    if conflict and is_slot_taken(resp):
-        return ActionResult.ok(
-            {"status": resp.status, "reason": message},
-            port="conflict",
-            code="SLOT_TAKEN",
-            message=message,
-        )
-    if not_found and resp.status == 404:
-        return ActionResult.ok(
-            {"status": 404, "reason": message},
-            port="not_found",
-            code="NOT_FOUND",
-            message=message,
-        )
-    code = "NOT_FOUND" if resp.status == 404 else "PROVIDER_ERROR"
-    return ActionResult.fail(code, f"SavvyCal: {message}", {"status": resp.status})
+    taken = conflict and not resp.ok and is_slot_taken(resp)
+    return outcome_for(client, resp, slot_taken=taken, not_found=not_found)
 
 
 def parse_instant(value: str, field: str) -> datetime:
