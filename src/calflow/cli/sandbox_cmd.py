@@ -19,11 +19,17 @@ def sandbox(
         120, "--rate-limit", min=0, help="Requests per minute per API key (0: none)."
     ),
     api_key: str = typer.Option(None, "--api-key", help="Cal.com API key to accept."),
+    savvycal_seed: int = typer.Option(
+        None, "--savvycal-seed", min=0, help="SavvyCal events to seed (default: --seed)."
+    ),
+    savvycal_rate_limit: int = typer.Option(
+        0, "--savvycal-rate-limit", min=0, help="SavvyCal requests per minute (0: none)."
+    ),
     savvycal_token: str = typer.Option(
         None, "--savvycal-token", help="SavvyCal personal token to accept (pt_secret_…)."
     ),
 ) -> None:
-    """Run the Cal.com sandbox (at /calcom) with seeded data; prints the API key."""
+    """Run the Cal.com (/calcom) and SavvyCal (/savvycal) sandboxes with seeded data."""
     from calflow.sandbox import SandboxConfig
     from calflow.sandbox.server import serve
 
@@ -34,5 +40,7 @@ def sandbox(
         rate_limit_per_min=rate_limit,
         api_key=api_key,
         savvycal_token=savvycal_token,
+        savvycal_seed=savvycal_seed,
+        savvycal_rate_limit_per_min=savvycal_rate_limit,
     )
     serve(host, port, config)

@@ -26,6 +26,9 @@ class SandboxConfig:
         savvycal_token: the SavvyCal personal token accepted by the sandbox; generated
             (``pt_secret_<hex>``) when ``None``.
         savvycal_rate_limit_per_min: SavvyCal requests per 60 s per token; 0 disables.
+        savvycal_seed: events seeded into SavvyCal; ``None`` means ``seed``. SavvyCal
+            seeds 100k events in ~2 s, Cal.com ~10 s per 10k, so large SavvyCal
+            histories get their own count.
     """
 
     seed: int = 0
@@ -38,6 +41,7 @@ class SandboxConfig:
     webhook_timeout_s: float = 10
     savvycal_token: str | None = None
     savvycal_rate_limit_per_min: int = 0
+    savvycal_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.api_key is None:
@@ -50,6 +54,11 @@ class SandboxConfig:
         """The API key, never ``None`` after construction."""
         assert self.api_key is not None
         return self.api_key
+
+    @property
+    def resolved_savvycal_seed(self) -> int:
+        """How many SavvyCal events to seed."""
+        return self.seed if self.savvycal_seed is None else self.savvycal_seed
 
     @property
     def resolved_savvycal_token(self) -> str:

@@ -88,11 +88,11 @@ class SavvycalSimulator:
         return TokenStore(self.token, client, f"rt_{rng.new_hex(20)}", self.runtime.now)
 
     def seed(self) -> None:
-        """Rebuild the state from the seed (account, links and ``config.seed`` events)."""
+        """Rebuild the state from the seed (account, links and the configured events)."""
         now = self.runtime.now()
         self.state = SavvycalState(self.config.random_seed)
         seed_static(self.state, now)
-        seed_events(self.state, self.config.seed, now)
+        seed_events(self.state, self.config.resolved_savvycal_seed, now)
 
     def reset(self) -> None:
         """Reseed, restore the seeded OAuth tokens and forget rate-limit windows."""
