@@ -88,6 +88,16 @@ class IntegrationStore:
         self._vault = vault
         self.workspace_id = workspace_id
 
+    @property
+    def engine(self) -> Engine:
+        """The database engine (other stores of the same workspace share it)."""
+        return self._engine
+
+    @property
+    def vault(self) -> Vault:
+        """The vault that encrypts this store's secrets."""
+        return self._vault
+
     @classmethod
     def default(cls, settings: Settings | None = None) -> IntegrationStore:
         """The store of the default workspace on the configured (migrated) database."""

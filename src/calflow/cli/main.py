@@ -13,6 +13,7 @@ from calflow.cli.demo_cmd import demo
 from calflow.cli.integrations_cmd import integrations_app
 from calflow.cli.keys_cmd import keys_app
 from calflow.cli.output import EXIT_FAILURE, EXIT_USAGE, show_error
+from calflow.cli.replay_cmd import replay, replays_app
 from calflow.cli.sandbox_cmd import sandbox
 from calflow.errors import CalflowError, ConfigError, ValidationError
 
@@ -27,9 +28,11 @@ app.add_typer(apps_app, name="apps")
 app.add_typer(integrations_app, name="integrations")
 app.add_typer(actions_app, name="actions")
 app.add_typer(keys_app, name="keys")
+app.add_typer(replays_app, name="replays")
 app.command("fetch")(fetch)
 app.command("sandbox")(sandbox)
 app.command("demo")(demo)
+app.command("replay")(replay)
 
 
 def main(argv: list[str] | None = None) -> int:

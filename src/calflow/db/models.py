@@ -10,12 +10,29 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from calflow.db.types import JSONDocument, UTCDateTime, utcnow
 
-__all__ = ["DEFAULT_WORKSPACE", "Base", "IntegrationRow", "new_integration_id"]
+__all__ = [
+    "DEFAULT_WORKSPACE",
+    "Base",
+    "IntegrationRow",
+    "ReplayItemRow",
+    "ReplayJobRow",
+    "new_integration_id",
+    "new_replay_job_id",
+]
 
 DEFAULT_WORKSPACE = "default"
 
@@ -67,3 +84,61 @@ class IntegrationRow(Base):
             f"IntegrationRow(id={self.id!r}, workspace_id={self.workspace_id!r}, "
             f"app_key={self.app_key!r}, name={self.name!r})"
         )
+
+
+def new_replay_job_id() -> str:
+    """A fresh replay job id: ``rpl_`` followed by 16 hex digits."""
+    return "rpl_" + secrets.token_hex(8)
+
+
+class ReplayJobRow(Base):
+    """A replay job: what it replays where, its checkpoint and its lease.
+
+    ``checkpoint`` is the source token of the first page not yet fully done (``None``:
+    the beginning); ``exhausted`` says the source was read to its end. ``owner`` and
+    ``heartbeat_at`` are the lease of the process running it. ``secret`` is the Fernet
+    token of the signing secret (never stored in clear).
+    """
+
+    __tablename__ = "replay_jobs"
+    __table_args__ = (
+        Index("ix_replay_jobs_workspace_id_created_at", "workspace_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=new_replay_job_id)
+    workspace_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_WORKSPACE)
+    integration_id: Mapped[str] = mapped_column(String(40))
+    provider: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret: Mapped[str | None] = mapped_column(Text, default=None)
+    status: Mapped[str] = mapped_column(String(20))
+    checkpoint: Mapped[str | None] = mapped_column(Text, default=None)
+    exhausted: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ReplayItemRow(Base):
+    """How one replayed item ended, per job: sent, skipped or failed, with the reason."""
+
+    __tablename__ = "replay_items"
+    __table_args__ = (Index("ix_replay_items_job_id_status", "job_id", "status"),)
+
+    job_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("replay_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    http_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,215 @@
+"""Where replayed items go: a webhook URL, calflow's own event bus, or nowhere (dry run).
+
+A target answers each item with an :class:`~calflow.replay.model.Outcome`. The webhook
+target retries 429 (honouring ``Retry-After`` and ``X-RateLimit-Reset*``), 408, 5xx,
+timeouts and connection errors with backoff, up to ``max_attempts``; any other 4xx
+fails the item at once with the status and the receiver's answer; a redirect fails
+it too (redirects are never followed). ``calflow`` publishes through the one door of
+the event bus: the seam is :data:`Intake`, which the event bus provides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import httpx
+
+from calflow.errors import ConfigError
+from calflow.flowapp.http import retry_after_seconds
+from calflow.replay.adapter import ProviderAdapter
+from calflow.replay.model import FAILED, SENT, SKIPPED, Outcome, ReplayItem
+from calflow.replay.pacing import Pacer
+
+UNREACHABLE = "target unreachable"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One replayed item handed to calflow's event bus, as a live webhook would arrive."""
+
+    provider: str
+    integration_id: str
+    item_id: str
+    kind: str
+    object_id: str
+    body: bytes
+    headers: dict[str, str]
+
+
+IntakeResult = Literal["accepted", "duplicate"]
+Intake = Callable[[Delivery], Awaitable[IntakeResult]]
+INTAKE_HOOK = "calflow.events.intake:replay_intake"
+"""Where the event bus provides its intake (module:attribute)."""
+
+
+def load_intake() -> Intake:
+    """The event bus's intake; ``ConfigError`` while this build has no event bus."""
+    module_name, _, attr = INTAKE_HOOK.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise ConfigError(
+            "--into calflow needs calflow's event bus, which this build does not include "
+            "yet; replay to a webhook URL with --to instead"
+        ) from None
+    intake: Intake = getattr(module, attr)
+    return intake
+
+
+class Target(Protocol):
+    """Sends one item; never raises for a per-item failure (it returns an outcome)."""
+
+    name: str
+
+    async def send(self, item: ReplayItem, headers: dict[str, str]) -> Outcome: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _outcome(
+    item: ReplayItem,
+    status: Literal["sent", "skipped", "failed"],
+    reason: str = "",
+    http_status: int | None = None,
+    attempts: int = 0,
+    latency: float = 0.0,
+) -> Outcome:
+    return Outcome(
+        item_id=item.id,
+        object_id=item.object_id,
+        kind=item.kind,
+        status=status,
+        reason=reason,
+        http_status=http_status,
+        attempts=attempts,
+        latency_s=latency,
+        page=item.page,
+    )
+
+
+def _snippet(response: httpx.Response) -> str:
+    text = " ".join(response.text.split())
+    return text[:200] + ("…" if len(text) > 200 else "")
+
+
+class WebhookTarget:
+    """POSTs each item's body to ``url`` with the provider's headers."""
+
+    def __init__(
+        self,
+        url: str,
+        pacer: Pacer,
+        *,
+        concurrency: int,
+        timeout_s: float,
+        max_attempts: int,
+        backoff_base_s: float = 0.25,
+        backoff_max_s: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        self.name = url
+        self._pacer = pacer
+        self._max_attempts = max(1, max_attempts)
+        self._backoff_base_s = backoff_base_s
+        self._backoff_max_s = backoff_max_s
+        self._http = httpx.AsyncClient(
+            timeout=timeout_s,
+            follow_redirects=False,
+            transport=transport,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        cap = min(self._backoff_max_s, self._backoff_base_s * (2 ** (attempt - 1)))
+        return float(cap / 2 + random.uniform(0, cap / 2))
+
+    async def send(self, item: ReplayItem, headers: dict[str, str]) -> Outcome:
+        started = time.perf_counter()
+        reason = ""
+        status: int | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            await self._pacer.acquire()
+            wait: float | None = None
+            try:
+                response = await self._http.post(self.url, content=item.body, headers=headers)
+            except httpx.TimeoutException as exc:
+                reason = f"target timed out: {type(exc).__name__}"
+            except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
+                reason = f"{UNREACHABLE}: {type(exc).__name__}: {exc}".rstrip(": ")
+            else:
+                status = response.status_code
+                latency = time.perf_counter() - started
+                if 200 <= status < 300:
+                    return _outcome(item, SENT, "", status, attempt, latency)
+                if 300 <= status < 400:
+                    where = response.headers.get("location", "?")
+                    return _outcome(
+                        item,
+                        FAILED,
+                        f"target redirected: {status} to {where} (not followed)",
+                        status,
+                        attempt,
+                        latency,
+                    )
+                if status == 429:
+                    wait = retry_after_seconds(response.headers)
+                    reason = f"target rate limited: {status} {_snippet(response)}".strip()
+                    if wait is not None:
+                        self._pacer.pause(wait)
+                elif status >= 500 or status == 408:
+                    reason = f"target error: {status} {_snippet(response)}".strip()
+                else:
+                    return _outcome(
+                        item,
+                        FAILED,
+                        f"target refused: {status} {_snippet(response)}".strip(),
+                        status,
+                        attempt,
+                        latency,
+                    )
+            if attempt < self._max_attempts:
+                await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
+        latency = time.perf_counter() - started
+        final = f"{reason} (after {self._max_attempts} attempts)"
+        return _outcome(item, FAILED, final, status, self._max_attempts, latency)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class IntakeTarget:
+    """Publishes each item into calflow's event bus through its intake."""
+
+    name = "calflow"
+
+    def __init__(self, intake: Intake, adapter: ProviderAdapter, integration_id: str) -> None:
+        self._intake = intake
+        self._adapter = adapter
+        self._integration_id = integration_id
+
+    async def send(self, item: ReplayItem, headers: dict[str, str]) -> Outcome:
+        started = time.perf_counter()
+        delivery = Delivery(
+            provider=self._adapter.provider,
+            integration_id=self._integration_id,
+            item_id=item.id,
+            kind=item.kind,
+            object_id=item.object_id,
+            body=item.body,
+            headers=headers,
+        )
+        result = await self._intake(delivery)
+        latency = time.perf_counter() - started
+        if result == "duplicate":
+            return _outcome(item, SKIPPED, "duplicate: already in calflow", None, 1, latency)
+        return _outcome(item, SENT, "", None, 1, latency)
+
+    async def aclose(self) -> None:
+        return None
