@@ -141,19 +141,15 @@ def replay(
     """Replay an integration's booking history to a webhook URL or into calflow.
 
     Exit 0 when every item was sent or skipped, 1 when items failed or the job stopped
-    (resume it with --resume JOB), 2 for bad options.
+    (resume it with --resume JOB), 2 for bad options, 130 when interrupted.
     """
     from calflow.replay import ReplayOptions
     from calflow.replay.timespec import parse_when
 
     show_bar = not as_json and sys.stderr.isatty()
     engine = _engine()
-    if resume:
-        with _progress(show_bar) as progress:
-            summary = asyncio.run(
-                engine.resume(resume, progress, secret=secret, allow_private=allow_private or None)
-            )
-    else:
+    options = None
+    if not resume:
         if not integration:
             raise ValidationError("--integration is required (or --resume JOB)")
         options = ReplayOptions(
@@ -174,8 +170,22 @@ def replay(
         )
         if provider:
             _check_provider(provider, engine, integration)
+    try:
         with _progress(show_bar) as progress:
-            summary = asyncio.run(engine.start(options, progress))
+            if options is None:
+                run = engine.resume(
+                    resume, progress, secret=secret, allow_private=allow_private or None
+                )
+            else:
+                run = engine.start(options, progress)
+            summary = asyncio.run(run)
+    except KeyboardInterrupt:
+        if engine.current_job:
+            err_console.print(
+                f"interrupted: resume with calflow replay --resume {engine.current_job}",
+                highlight=False,
+            )
+        raise
     data = summary.to_dict()
     if as_json:
         print_json(data)

@@ -184,6 +184,8 @@ class _Run:
     total: int | None = None
     fetch_s: float = 0.0
     latencies: _Latencies = field(default_factory=_Latencies)
+    pending: list[Outcome] = field(default_factory=list)
+    """Outcomes counted but not yet stored (the recorder's current batch)."""
 
     def stop(self, reason: str, status: str = "failed") -> None:
         if self.stop_reason is None:
@@ -236,6 +238,8 @@ class ReplayEngine:
         self._intake = intake
         self._policy = source_policy
         self._backoff_base_s = backoff_base_s
+        self.current_job: str | None = None
+        """The job this engine last started or resumed (for messages after Ctrl-C)."""
 
     # ----------------------------------------------------------------- entry points
 
@@ -263,6 +267,7 @@ class ReplayEngine:
             options=options.public(),
             secret=options.secret,
         )
+        self.current_job = job.id
         return await self._execute(job, integration, options, secret, False, progress)
 
     async def resume(
@@ -275,6 +280,7 @@ class ReplayEngine:
     ) -> ReplaySummary:
         """Continue a stopped, crashed or interrupted job from its checkpoint."""
         job = self.jobs.claim(job_id)
+        self.current_job = job.id
         try:
             options = _options_of(job, allow_private)
             integration = self.store.get(job.integration_id)
@@ -410,16 +416,22 @@ async def _pipeline(run: _Run, started: float) -> None:
         asyncio.create_task(_work(run, work, results, unreachable)) for _ in range(concurrency)
     ]
     recorder = asyncio.create_task(_record(run, results, pages, started))
-    tasks = [producer, *workers, recorder]
+    ticker = asyncio.create_task(_tick(results))
+    tasks = [producer, *workers, recorder, ticker]
     try:
         await producer
         await asyncio.gather(*workers)
         await results.put(None)
         await recorder
+        ticker.cancel()
     except BaseException:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        while not results.empty():  # finished sends the recorder had not taken yet
+            outcome = results.get_nowait()
+            if outcome is not None and outcome is not _TICK:
+                _take(run, pages, outcome)
         _final_flush(run, pages)
         raise
 
@@ -438,9 +450,9 @@ async def _produce(
             await _read_history(run, work, results, pages)
     except CalflowError as exc:
         run.stop(f"reading {run.adapter.label} history failed: {exc.message}")
-    finally:
-        for _ in range(concurrency):
-            await work.put(None)
+    # Not in ``finally``: once cancelled, the workers are gone and a full queue would block.
+    for _ in range(concurrency):
+        await work.put(None)
 
 
 async def _retry_failed(
@@ -607,27 +619,19 @@ async def _work(
 async def _record(
     run: _Run, results: asyncio.Queue[Outcome | None], pages: _Pages, started: float
 ) -> None:
-    batch: list[Outcome] = []
     last_flush = time.monotonic()
     while True:
-        try:
-            outcome = await asyncio.wait_for(results.get(), timeout=FLUSH_INTERVAL_S)
-        except TimeoutError:
-            outcome = _TICK
+        # No ``wait_for`` here: on Python 3.11 it can swallow a cancellation.
+        outcome = await results.get()
         if outcome is None:
-            await _flush(run, pages, batch)
+            await _flush(run, pages)
             _report(run, started)
             return
         if outcome is not _TICK:
-            run.counts.add(outcome)
-            if outcome.final:
-                pages.settle(outcome.page)
-            if outcome.record:
-                batch.append(outcome)
+            _take(run, pages, outcome)
         now = time.monotonic()
-        if len(batch) >= FLUSH_EVERY or now - last_flush >= FLUSH_INTERVAL_S:
-            await _flush(run, pages, batch)
-            batch = []
+        if len(run.pending) >= FLUSH_EVERY or now - last_flush >= FLUSH_INTERVAL_S:
+            await _flush(run, pages)
             last_flush = now
             _report(run, started)
 
@@ -635,17 +639,33 @@ async def _record(
 _TICK = Outcome("", "", "", SKIPPED)
 
 
-async def _flush(run: _Run, pages: _Pages, batch: list[Outcome]) -> None:
+async def _tick(results: asyncio.Queue[Outcome | None]) -> None:
+    """Wake the recorder regularly, so a slow trickle of outcomes is still flushed."""
+    while True:
+        await asyncio.sleep(FLUSH_INTERVAL_S)
+        results.put_nowait(_TICK)
+
+
+def _take(run: _Run, pages: _Pages, outcome: Outcome) -> None:
+    run.counts.add(outcome)
+    if outcome.final:
+        pages.settle(outcome.page)
+    if outcome.record and run.jobs is not None:
+        run.pending.append(outcome)
+
+
+async def _flush(run: _Run, pages: _Pages) -> None:
     if run.jobs is None:
         return
+    batch = list(run.pending)
     status = await asyncio.to_thread(
         run.jobs.record,
         run.job.id,
-        list(batch),
+        batch,
         checkpoint=pages.token,
         exhausted=pages.exhausted,
     )
-    batch.clear()
+    del run.pending[: len(batch)]
     if status == "cancelled":
         run.stop("cancelled: the job was cancelled", "cancelled")
 
@@ -656,7 +676,10 @@ def _final_flush(run: _Run, pages: _Pages) -> None:
         return
     # On failure the lease expires and the checkpoint already stored is still safe.
     with contextlib.suppress(Exception):
-        run.jobs.record(run.job.id, [], checkpoint=pages.token, exhausted=pages.exhausted)
+        run.jobs.record(
+            run.job.id, list(run.pending), checkpoint=pages.token, exhausted=pages.exhausted
+        )
+        run.pending.clear()
 
 
 def _report(run: _Run, started: float) -> None:
