@@ -24,6 +24,9 @@ __all__ = ["clean_calflow_env"]
 API_KEY = "cal_live_e2e_3b1f9c0d7a"
 SEED = 150
 """Enough seeded bookings for listings to span more than one 100-item page."""
+SAVVYCAL_TOKEN = "pt_secret_e2e_5c2a7d9e41b8f306"
+SAVVYCAL_SEED = 250
+"""Seeded SavvyCal events: a full listing spans three 100-item pages."""
 
 FAST_POLICY = RetryPolicy(max_retries=2, backoff_base_s=0.01, backoff_max_s=0.05)
 
@@ -31,8 +34,16 @@ FAST_POLICY = RetryPolicy(max_retries=2, backoff_base_s=0.01, backoff_max_s=0.05
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxProcess]:
     """One seeded sandbox process for the whole session (no rate limit, no faults)."""
-    with sandbox_process(API_KEY, seed=SEED) as sb:
+    with sandbox_process(
+        API_KEY, seed=SEED, savvycal_token=SAVVYCAL_TOKEN, savvycal_seed=SAVVYCAL_SEED
+    ) as sb:
         yield sb
+
+
+@pytest.fixture(scope="session")
+def savvycal_sandbox(sandbox: SandboxProcess) -> SandboxProcess:
+    """The same process: it serves SavvyCal at ``/savvycal`` with ``SAVVYCAL_TOKEN``."""
+    return sandbox
 
 
 @pytest.fixture
@@ -47,6 +58,13 @@ def integration(store: IntegrationStore, sandbox: SandboxProcess) -> str:
     """The name of a Cal.com integration pointing at the sandbox."""
     store.add("cal_com", "main", {"base_url": sandbox.calcom}, {"api_key": API_KEY})
     return "main"
+
+
+@pytest.fixture
+def savvycal_integration(store: IntegrationStore, savvycal_sandbox: SandboxProcess) -> str:
+    """The name of a SavvyCal integration (personal token) pointing at the sandbox."""
+    store.add("savvycal", "sc", {"base_url": savvycal_sandbox.savvycal}, {"token": SAVVYCAL_TOKEN})
+    return "sc"
 
 
 @pytest.fixture

@@ -36,14 +36,20 @@ def child_env(**extra: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class SandboxProcess:
-    """A running sandbox: its root URL, its Cal.com base URL and the accepted API key."""
+    """A running sandbox: its root URL, the accepted Cal.com API key and SavvyCal token."""
 
     root: str
     api_key: str
+    savvycal_token: str | None = None
 
     @property
     def calcom(self) -> str:
         return f"{self.root}/calcom"
+
+    @property
+    def savvycal(self) -> str:
+        """The SavvyCal base URL (the app adds ``/v1`` itself)."""
+        return f"{self.root}/savvycal"
 
     def state(self, flush: bool = False) -> dict[str, Any]:
         """The Cal.com simulator's whole state (``flush``: after pending webhook deliveries)."""
@@ -52,6 +58,18 @@ class SandboxProcess:
         resp.raise_for_status()
         calcom: dict[str, Any] = resp.json()["calcom"]
         return calcom
+
+    def savvycal_state(self, flush: bool = False) -> dict[str, Any]:
+        """The SavvyCal simulator's state (``flush``: after pending webhook deliveries).
+
+        It lists the first 200 events in full and counts all of them
+        (``event_count``, ``event_states``).
+        """
+        params = {"flush": "true"} if flush else None
+        resp = httpx.get(f"{self.root}/_sandbox/state", params=params, timeout=30)
+        resp.raise_for_status()
+        savvycal: dict[str, Any] = resp.json()["savvycal"]
+        return savvycal
 
     def booking(self, uid: str) -> dict[str, Any]:
         """One booking as the sandbox stores it (``KeyError`` if there is none)."""
@@ -74,8 +92,16 @@ def sandbox_process(
     seed: int = 0,
     rate_limit: int = 0,
     fail_rate: float = 0.0,
+    *,
+    savvycal_token: str | None = None,
+    savvycal_seed: int | None = None,
+    savvycal_rate_limit: int = 0,
 ) -> Iterator[SandboxProcess]:
-    """Start ``python -m calflow.cli.main sandbox`` on a free port; stop it on exit."""
+    """Start ``python -m calflow.cli.main sandbox`` on a free port; stop it on exit.
+
+    The SavvyCal options go to the command line only when given (``savvycal_seed``
+    defaults to ``seed`` in the sandbox, its token to a generated one).
+    """
     port = free_port()
     cmd = [
         sys.executable,
@@ -93,6 +119,12 @@ def sandbox_process(
         "--fail-rate",
         str(fail_rate),
     ]
+    if savvycal_token is not None:
+        cmd += ["--savvycal-token", savvycal_token]
+    if savvycal_seed is not None:
+        cmd += ["--savvycal-seed", str(savvycal_seed)]
+    if savvycal_rate_limit:
+        cmd += ["--savvycal-rate-limit", str(savvycal_rate_limit)]
     root = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=child_env())
@@ -108,7 +140,7 @@ def sandbox_process(
                         err = log.read().decode(errors="replace")
                         raise RuntimeError(f"sandbox did not start: {err}") from None
                     time.sleep(0.05)
-            yield SandboxProcess(root, api_key)
+            yield SandboxProcess(root, api_key, savvycal_token)
         finally:
             proc.terminate()
             try:

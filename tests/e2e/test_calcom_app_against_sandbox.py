@@ -132,7 +132,7 @@ async def test_get_slots_refuses_a_bad_date(runner: Runner, integration: str) ->
 
 # --- booking -------------------------------------------------------------------------
 
-VARIANTS = {
+VARIANTS: dict[str, tuple[int, dict[str, Any]]] = {
     "id": (101, {"eventTypeId": 101}),
     "username+slug": (101, {"username": "demo", "eventTypeSlug": "30min"}),
     "team+slug": (201, {"teamSlug": "demo-team", "eventTypeSlug": "team-sync"}),
