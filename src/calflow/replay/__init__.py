@@ -6,14 +6,10 @@ object to a webhook URL in the provider's own delivery format and signature sche
 concurrency, a client-side rate limit, retries, and a resumable checkpoint.
 """
 
-from calflow.replay.engine import (
-    Progress,
-    ReplayEngine,
-    resume_replay,
-    run_replay,
-)
+from calflow.replay.engine import ReplayEngine, resume_replay, run_replay
 from calflow.replay.jobs import Job, JobStore
 from calflow.replay.model import Outcome, ReplayItem, ReplayOptions, ReplaySummary
+from calflow.replay.pipeline import Progress
 from calflow.replay.targets import Delivery, Intake
 
 __all__ = [
