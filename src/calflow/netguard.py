@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 from calflow.errors import FieldError, ValidationError
@@ -83,35 +84,34 @@ def _resolve_error(url: str, field: str, host: str, exc: OSError) -> ValidationE
     return _refuse(field, url, f"host {host!r} cannot be resolved ({exc})")
 
 
+def _addresses(infos: list[tuple[Any, ...]]) -> list[str]:
+    return [str(info[4][0]) for info in infos]
+
+
 async def check_url(url: str, *, allow_private: bool = False, field: str = "url") -> str:
     """``url`` stripped, or ``ValidationError`` saying why it may not be used."""
     host, port = _parse(url, field)
-    if allow_private:
-        return url.strip()
-    addresses = _literal(host)
-    if addresses is None:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except OSError as exc:
-            raise _resolve_error(url, field, host, exc) from None
-        addresses = [str(info[4][0]) for info in infos]
-    _check_addresses(url, field, host, addresses)
+    if not allow_private:
+        addresses = _literal(host)
+        if addresses is None:
+            try:
+                loop = asyncio.get_running_loop()
+                addresses = _addresses(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            except OSError as exc:
+                raise _resolve_error(url, field, host, exc) from None
+        _check_addresses(url, field, host, addresses)
     return url.strip()
 
 
 def check_url_sync(url: str, *, allow_private: bool = False, field: str = "url") -> str:
     """:func:`check_url` for code without an event loop."""
     host, port = _parse(url, field)
-    if allow_private:
-        return url.strip()
-    addresses = _literal(host)
-    if addresses is None:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise _resolve_error(url, field, host, exc) from None
-        addresses = [str(info[4][0]) for info in infos]
-    _check_addresses(url, field, host, addresses)
+    if not allow_private:
+        addresses = _literal(host)
+        if addresses is None:
+            try:
+                addresses = _addresses(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            except OSError as exc:
+                raise _resolve_error(url, field, host, exc) from None
+        _check_addresses(url, field, host, addresses)
     return url.strip()
