@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     http_timeout_s: float = 30.0
     max_retry_wait_s: float = 60.0
     max_retries: int = 3
+    webhook_max_bytes: int = 1024 * 1024
+    """Largest webhook body the receiver reads; bigger ones get 413 unread."""
 
     def secret_key_text(self) -> str | None:
         """The raw ``CALFLOW_SECRET_KEYS`` value (kept masked in reprs)."""

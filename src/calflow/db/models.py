@@ -27,9 +27,12 @@ from calflow.db.types import JSONDocument, UTCDateTime, utcnow
 __all__ = [
     "DEFAULT_WORKSPACE",
     "Base",
+    "EventDeliveryRow",
+    "EventRow",
     "IntegrationRow",
     "ReplayItemRow",
     "ReplayJobRow",
+    "new_event_id",
     "new_integration_id",
     "new_replay_job_id",
 ]
@@ -142,3 +145,57 @@ class ReplayItemRow(Base):
     http_status: Mapped[int | None] = mapped_column(Integer, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def new_event_id() -> str:
+    """A fresh event id: ``evt_`` followed by 20 hex digits."""
+    return "evt_" + secrets.token_hex(10)
+
+
+class EventRow(Base):
+    """A normalized booking event in the inbox, stored once under its dedupe key.
+
+    ``dispatched_at`` is null until the workflow engine has taken the event: the event
+    is handed to processing by the same transaction that stores it. ``deliveries``
+    counts every arrival that mapped to it (duplicates are ``deliveries - 1``).
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "dedupe_key"),
+        Index("ix_events_workspace_id_received_at", "workspace_id", "received_at"),
+        Index("ix_events_workspace_id_booking_uid", "workspace_id", "booking_uid"),
+        Index("ix_events_dispatched_at", "dispatched_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=new_event_id)
+    workspace_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_WORKSPACE)
+    dedupe_key: Mapped[str] = mapped_column(String(120))
+    provider: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    original_type: Mapped[str] = mapped_column(String(80), default="")
+    booking_uid: Mapped[str] = mapped_column(String(200), default="")
+    integration_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    source: Mapped[str] = mapped_column(String(16))
+    start: Mapped[datetime | None] = mapped_column(default=None)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deliveries: Mapped[int] = mapped_column(Integer, default=1)
+    dispatched_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class EventDeliveryRow(Base):
+    """One arrival of a booking change: which source, when, and whether it was a duplicate."""
+
+    __tablename__ = "event_deliveries"
+    __table_args__ = (Index("ix_event_deliveries_event_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(40), ForeignKey("events.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(16))
+    integration_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    reference: Mapped[str | None] = mapped_column(String(200), default=None)
+    duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

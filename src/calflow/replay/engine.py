@@ -160,7 +160,7 @@ class ReplayEngine:
         http = httpx.AsyncClient(
             timeout=30.0, follow_redirects=False, transport=self._source_transport
         )
-        runner = Runner(store=self.store, http=http, policy=self._policy)
+        runner = Runner(store=self.store, http=http, policy=self._policy, publish=False)
         run: RunState | None = None
         target: Target | None = None
         status, error = "failed", None
@@ -204,7 +204,7 @@ class ReplayEngine:
         if options.dry_run:
             return None
         if options.into:
-            intake = self._intake or load_intake()
+            intake = self._intake or load_intake(self.store)
             return IntakeTarget(intake, adapter, integration.id)
         assert options.to is not None
         return WebhookTarget(

@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import httpx
 
@@ -25,6 +25,9 @@ from calflow.flowapp.http import retry_after_seconds
 from calflow.replay.adapter import ProviderAdapter
 from calflow.replay.model import FAILED, SENT, SKIPPED, Outcome, ReplayItem
 from calflow.replay.pacing import Pacer
+
+if TYPE_CHECKING:
+    from calflow.integrations import IntegrationStore
 
 UNREACHABLE = "target unreachable"
 
@@ -44,22 +47,22 @@ class Delivery:
 
 IntakeResult = Literal["accepted", "duplicate"]
 Intake = Callable[[Delivery], Awaitable[IntakeResult]]
-INTAKE_HOOK = "calflow.events.intake:replay_intake"
-"""Where the event bus provides its intake (module:attribute)."""
+INTAKE_HOOK = "calflow.events.intake:make_replay_intake"
+"""Where the event bus provides its intake factory (module:attribute, called with the store)."""
 
 
-def load_intake() -> Intake:
-    """The event bus's intake; ``ConfigError`` while this build has no event bus."""
+def load_intake(store: IntegrationStore) -> Intake:
+    """The event bus's intake for ``store``'s workspace."""
     module_name, _, attr = INTAKE_HOOK.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError:
+    except ImportError as exc:
         raise ConfigError(
-            "--into calflow needs calflow's event bus, which this build does not include "
-            "yet; replay to a webhook URL with --to instead"
+            f"--into calflow needs calflow's event bus, which failed to load ({exc}); "
+            "replay to a webhook URL with --to instead"
         ) from None
-    intake: Intake = getattr(module, attr)
-    return intake
+    factory: Callable[[IntegrationStore], Intake] = getattr(module, attr)
+    return factory(store)
 
 
 class Target(Protocol):

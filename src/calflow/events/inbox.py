@@ -1,0 +1,198 @@
+"""The inbox: the one door every booking event goes through, once.
+
+:meth:`Inbox.publish` stores a :class:`BookingEvent` under its dedupe key and records
+the delivery, in one transaction. The first arrival creates the event, with
+``dispatched_at`` null: that is the hand-off to processing (the workflow engine takes
+undispatched events), so an event acknowledged to its sender survives a crash right
+after. A later arrival of the same change (a webhook retry, the provider's webhook
+for a booking calflow itself made, a replay) is recorded as a duplicate delivery of
+the same event and fills in attendee phones the stored event lacked; it is never
+processed twice.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from calflow.db.models import DEFAULT_WORKSPACE, EventDeliveryRow, EventRow, new_event_id
+from calflow.db.types import utcnow
+from calflow.errors import NotFoundError
+from calflow.events.model import BookingEvent
+
+
+@dataclass(frozen=True)
+class Published:
+    """What :meth:`Inbox.publish` did: the event's id and whether it already existed."""
+
+    event_id: str
+    dedupe_key: str
+    duplicate: bool
+
+
+def _merge_phones(stored: Mapping[str, Any], incoming: BookingEvent) -> dict[str, Any] | None:
+    """``stored`` with attendee phones from ``incoming`` where it had none (None: no change)."""
+    phones = {(a.email or "").lower(): a.phone for a in incoming.attendees if a.phone and a.email}
+    if not phones:
+        return None
+    attendees = [dict(a) for a in stored.get("attendees") or []]
+    changed = False
+    for a in attendees:
+        phone = phones.get(str(a.get("email") or "").lower())
+        if phone and not a.get("phone"):
+            a["phone"] = phone
+            changed = True
+    return {**stored, "attendees": attendees} if changed else None
+
+
+class Inbox:
+    """Booking events of one workspace."""
+
+    def __init__(self, engine: Engine, workspace_id: str = DEFAULT_WORKSPACE) -> None:
+        self.engine = engine
+        self.workspace_id = workspace_id
+
+    def publish(self, event: BookingEvent, reference: str | None = None) -> Published:
+        """Store ``event`` once under its dedupe key and record this delivery."""
+        key = event.dedupe_key()
+        now = utcnow()
+        values = {
+            "id": new_event_id(),
+            "workspace_id": self.workspace_id,
+            "dedupe_key": key,
+            "provider": event.provider,
+            "kind": event.kind,
+            "original_type": event.original_type[:80],
+            "booking_uid": event.booking_uid[:200],
+            "integration_id": event.integration_id,
+            "source": event.source,
+            "start": event.start,
+            "occurred_at": event.occurred_at,
+            "received_at": event.received_at,
+            "data": event.to_dict(raw=False),
+            "raw": dict(event.raw),
+            "deliveries": 1,
+            "dispatched_at": None,
+        }
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = (
+                dialect.insert(EventRow)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["workspace_id", "dedupe_key"])
+                .returning(EventRow.id)
+            )
+            created = conn.execute(stmt).scalar_one_or_none()
+            duplicate = created is None
+            if duplicate:
+                row = conn.execute(
+                    select(EventRow.id, EventRow.data)
+                    .where(EventRow.workspace_id == self.workspace_id, EventRow.dedupe_key == key)
+                    .with_for_update()
+                ).one()
+                event_id = str(row.id)
+                changes: dict[str, Any] = {"deliveries": EventRow.deliveries + 1}
+                merged = _merge_phones(row.data, event)
+                if merged is not None:
+                    changes["data"] = merged
+                conn.execute(update(EventRow).where(EventRow.id == event_id).values(**changes))
+            else:
+                event_id = str(created)
+            conn.execute(
+                insert(EventDeliveryRow).values(
+                    event_id=event_id,
+                    source=event.source,
+                    integration_id=event.integration_id,
+                    reference=reference[:200] if reference else None,
+                    duplicate=int(duplicate),
+                    received_at=now,
+                )
+            )
+        return Published(event_id, key, duplicate)
+
+    def get(self, event_id: str) -> dict[str, Any]:
+        """One event with its delivery history (``NotFoundError`` if unknown)."""
+        with Session(self.engine) as session:
+            row = session.scalars(
+                select(EventRow).where(
+                    EventRow.workspace_id == self.workspace_id, EventRow.id == event_id
+                )
+            ).first()
+            if row is None:
+                raise NotFoundError(f"no event {event_id!r}")
+            deliveries = session.scalars(
+                select(EventDeliveryRow)
+                .where(EventDeliveryRow.event_id == event_id)
+                .order_by(EventDeliveryRow.id)
+            ).all()
+            out = _public(row)
+            out["raw"] = row.raw
+            out["deliveries"] = [
+                {
+                    "source": d.source,
+                    "integration_id": d.integration_id,
+                    "reference": d.reference,
+                    "duplicate": bool(d.duplicate),
+                    "received_at": d.received_at.isoformat(),
+                }
+                for d in deliveries
+            ]
+            return out
+
+    def list(
+        self,
+        *,
+        kind: str | None = None,
+        provider: str | None = None,
+        since: datetime | None = None,
+        booking_uid: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[dict[str, Any]]:
+        """Events, newest first, filtered."""
+        query = select(EventRow).where(EventRow.workspace_id == self.workspace_id)
+        if kind:
+            query = query.where(EventRow.kind == kind)
+        if provider:
+            query = query.where(EventRow.provider == provider)
+        if since:
+            query = query.where(EventRow.received_at >= since)
+        if booking_uid:
+            query = query.where(EventRow.booking_uid == booking_uid)
+        query = query.order_by(EventRow.received_at.desc(), EventRow.id.desc()).limit(limit)
+        with Session(self.engine) as session:
+            return [_public(r) for r in session.scalars(query).all()]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(EventRow)
+                    .where(EventRow.workspace_id == self.workspace_id)
+                ).scalar_one()
+            )
+
+
+def _public(row: EventRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "dedupe_key": row.dedupe_key,
+        "provider": row.provider,
+        "kind": row.kind,
+        "original_type": row.original_type,
+        "booking_uid": row.booking_uid,
+        "source": row.source,
+        "integration_id": row.integration_id,
+        "received_at": row.received_at.isoformat(),
+        "deliveries": row.deliveries,
+        "duplicates": row.deliveries - 1,
+        "dispatched": row.dispatched_at is not None,
+        "event": row.data,
+    }
