@@ -283,9 +283,18 @@ async def test_into_calflow_publishes_through_the_intake_and_never_twice(
     assert sample.provider == "savvycal" and sample.integration_id == store.get("sc").id
 
 
-async def test_into_calflow_without_an_event_bus_is_a_config_error(engine: ReplayEngine) -> None:
-    with pytest.raises(ConfigError, match="event bus"):
-        await engine.start(ReplayOptions(integration="sc", into="calflow"))
+async def test_into_calflow_publishes_into_the_inbox_once(
+    engine: ReplayEngine, sandbox: SandboxProcess
+) -> None:
+    from calflow.events.inbox import Inbox
+
+    first = await engine.start(ReplayOptions(integration="sc", into="calflow", limit=50))
+    second = await engine.start(ReplayOptions(integration="sc", into="calflow", limit=50))
+    assert first.counts.sent == 50 and second.counts.skipped == 50
+    inbox = Inbox(engine.store.engine)
+    events = inbox.list(limit=500)
+    assert len(events) == 50 and {e["source"] for e in events} == {"replay"}
+    assert all(e["deliveries"] == 2 for e in events)
 
 
 async def test_private_targets_are_refused_unless_allowed(

@@ -10,6 +10,7 @@ import typer
 from calflow.cli.actions_cmd import actions_app, fetch
 from calflow.cli.apps_cmd import apps_app
 from calflow.cli.demo_cmd import demo
+from calflow.cli.events_cmd import events_app, serve, webhooks_app
 from calflow.cli.integrations_cmd import integrations_app
 from calflow.cli.keys_cmd import keys_app
 from calflow.cli.output import EXIT_FAILURE, EXIT_USAGE, show_error
@@ -29,10 +30,13 @@ app.add_typer(integrations_app, name="integrations")
 app.add_typer(actions_app, name="actions")
 app.add_typer(keys_app, name="keys")
 app.add_typer(replays_app, name="replays")
+app.add_typer(events_app, name="events")
+app.add_typer(webhooks_app, name="webhooks")
 app.command("fetch")(fetch)
 app.command("sandbox")(sandbox)
 app.command("demo")(demo)
 app.command("replay")(replay)
+app.command("serve")(serve)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -140,7 +140,7 @@ class BookingEvent:
             parts.append(",".join(flags))
         elif self.kind == "other":
             parts.append(self.original_type)
-        if not self.booking_uid:  # not about one booking (a form, an OOO entry, a poll)
+        if not self.booking_uid or self.kind == "other":  # a form, a recording, a poll…
             body = json.dumps(dict(self.raw), sort_keys=True, default=str)
             parts.append(hashlib.sha256(body.encode()).hexdigest())
         digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]

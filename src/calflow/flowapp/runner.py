@@ -63,6 +63,10 @@ class Runner:
 
     ``raise_retryable`` lets a durable engine see ``RetryableError`` itself (to retry
     the step on its own schedule) instead of receiving a failure result.
+
+    Booking changes that actions report go to ``sink``; by default (``publish=True``)
+    that is calflow's event bus, so a booking made through an action triggers the same
+    workflows as one made on the provider's own page.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class Runner:
         sink: BookingSink | None = None,
         timeout_s: float = 30.0,
         integration_ttl_s: float = 2.0,
+        publish: bool = True,
     ) -> None:
         self.registry = registry or default_registry()
         self._store = store
@@ -81,7 +86,8 @@ class Runner:
         self._http = http
         self._timeout_s = timeout_s
         self.policy = policy or RetryPolicy()
-        self.sink = sink
+        self._sink = sink
+        self._publish = publish
         self._ttl = integration_ttl_s
         self._cache: dict[str, tuple[float, Integration]] = {}
 
@@ -92,6 +98,15 @@ class Runner:
 
             self._store = IntegrationStore.default()
         return self._store
+
+    @property
+    def sink(self) -> BookingSink | None:
+        """Where reported booking changes go (the event bus unless told otherwise)."""
+        if self._sink is None and self._publish:
+            from calflow.events.intake import make_action_sink
+
+            self._sink = make_action_sink(self.store)
+        return self._sink
 
     @property
     def http(self) -> httpx.AsyncClient:

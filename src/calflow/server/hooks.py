@@ -1,0 +1,134 @@
+"""``POST /hooks/{integration_id}``: the webhook receiver.
+
+Order of work, so that nothing bad is stored and nothing good is lost:
+1. a body over the size limit is refused (413) before it is read, from its
+   ``Content-Length`` or, without one, as soon as the stream passes the limit;
+2. the integration must exist, be a provider integration and have a webhook secret;
+3. the signature is checked on the raw bytes in constant time (401 stores nothing);
+4. the body is parsed and normalized (400/422 with the reason);
+5. the event is stored durably through the inbox, and only then answered 200.
+No provider call and no workflow work happens on this path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from calflow.errors import NotFoundError, ValidationError
+from calflow.events.inbox import Inbox
+from calflow.events.normalize import normalize
+from calflow.integrations import Integration, IntegrationStore
+from calflow.server.signatures import verify
+
+log = logging.getLogger("calflow.hooks")
+PROVIDERS = ("cal_com", "savvycal")
+CACHE_TTL_S = 2.0
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    """calflow's one error shape."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The raw body, or ``_TooLarge`` as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Receiver:
+    """The receiver's state: the store, the inbox, and a short integration cache."""
+
+    def __init__(self, store: IntegrationStore, max_bytes: int) -> None:
+        self.store = store
+        self.inbox = Inbox(store.engine, store.workspace_id)
+        self.max_bytes = max_bytes
+        self._cache: dict[str, tuple[float, Integration | None]] = {}
+
+    def integration(self, integration_id: str) -> Integration | None:
+        now = time.monotonic()
+        hit = self._cache.get(integration_id)
+        if hit is not None and now - hit[0] < CACHE_TTL_S:
+            return hit[1]
+        try:
+            found: Integration | None = self.store.get(integration_id)
+        except NotFoundError:
+            found = None
+        if found is not None and found.id != integration_id:
+            found = None  # hook URLs carry ids, not names
+        self._cache[integration_id] = (now, found)
+        return found
+
+    async def receive(self, integration_id: str, request: Request) -> JSONResponse:
+        try:
+            body = await read_limited(request, self.max_bytes)
+        except _TooLarge:
+            return error(413, "TOO_LARGE", f"webhook bodies are limited to {self.max_bytes} bytes")
+        found = await asyncio.to_thread(self.integration, integration_id)
+        if found is None or found.app_key not in PROVIDERS:
+            return error(404, "NOT_FOUND", f"no webhook endpoint for {integration_id!r}")
+        secret = found.value("webhook_secret")
+        if not secret:
+            return error(
+                401,
+                "NO_SECRET",
+                f"integration {found.name!r} has no webhook secret; register the webhook with "
+                "`calflow webhooks register` so deliveries can be verified",
+            )
+        scheme = found.value("webhook_signature")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if not verify(found.app_key, scheme, str(secret), body, headers):
+            log.warning("rejected a delivery for %s: bad or missing signature", found.id)
+            return error(401, "BAD_SIGNATURE", "the signature does not match the body")
+        try:
+            parsed: Any = json.loads(body)
+        except ValueError:
+            return error(400, "BAD_JSON", "the body is not JSON")
+        try:
+            event = normalize(found.app_key, parsed, source="webhook", integration_id=found.id)
+        except ValidationError as exc:
+            return error(422, "NOT_A_DELIVERY", exc.message)
+        reference = headers.get("webhook-id") or _envelope_id(parsed)
+        try:
+            published = await asyncio.to_thread(self.inbox.publish, event, reference)
+        except Exception as exc:  # the sender retries a 503; a 500 would look like our bug
+            log.error("could not store a delivery for %s: %s", found.id, exc)
+            return error(503, "UNAVAILABLE", "the event could not be stored; retry later")
+        return JSONResponse(
+            {"ok": True, "event": published.event_id, "duplicate": published.duplicate}
+        )
+
+
+def _envelope_id(body: Any) -> str | None:
+    value = body.get("id") if isinstance(body, dict) else None
+    return str(value) if isinstance(value, str) else None
+
+
+def hooks_router(receiver: Receiver) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/hooks/{integration_id}")
+    async def hook(integration_id: str, request: Request) -> JSONResponse:
+        return await receiver.receive(integration_id, request)
+
+    return router
