@@ -4,7 +4,8 @@
         [--concurrency C] [--profile FILE]
 
 Sets up a fresh integration store in a temporary home (not timed), then times
-``run_replay`` end to end and prints one JSON object: ``elapsed_s``, ``cpu_s`` (this
+``run_replay`` end to end and prints one JSON object: ``elapsed_s``, ``started_at`` /
+``ended_at`` (``time.time()``, to set against the receiver's), ``cpu_s`` (this
 process's CPU time during the replay), the engine's ``summary``, the RSS after set-up
 and the process's peak RSS (``ru_maxrss``, which counts the interpreter and every
 import: the whole replay process).
@@ -52,11 +53,14 @@ async def _replay(
     options = ReplayOptions(integration="sc", to=to, secret=secret, allow_private=True, **extra)
     rss_setup_kb = _status_kb("VmRSS")
     cpu0 = _cpu_s()
+    wall0 = time.time()
     t0 = time.perf_counter()
     summary = await run_replay(options, store=store)
     elapsed = time.perf_counter() - t0
     return {
         "elapsed_s": elapsed,
+        "started_at": wall0,  # time.time(), comparable with the receiver's first/last_at
+        "ended_at": time.time(),
         "cpu_s": _cpu_s() - cpu0,
         "summary": summary.to_dict(),
         "concurrency": getattr(options, "concurrency", None),
