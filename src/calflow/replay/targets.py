@@ -23,6 +23,7 @@ import httpx
 from calflow.errors import ConfigError
 from calflow.flowapp.http import retry_after_seconds
 from calflow.replay.adapter import ProviderAdapter
+from calflow.replay.fastpost import FastPoster, PostResponse
 from calflow.replay.model import FAILED, SENT, SKIPPED, Outcome, ReplayItem
 from calflow.replay.pacing import Pacer
 
@@ -96,7 +97,7 @@ def _outcome(
     )
 
 
-def _snippet(response: httpx.Response) -> str:
+def _snippet(response: httpx.Response | PostResponse) -> str:
     text = " ".join(response.text.split())
     return text[:200] + ("…" if len(text) > 200 else "")
 
@@ -122,12 +123,21 @@ class WebhookTarget:
         self._max_attempts = max(1, max_attempts)
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
-        self._http = httpx.AsyncClient(
-            timeout=timeout_s,
-            follow_redirects=False,
-            transport=transport,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        )
+        # A given transport (tests, proxies) goes through httpx; otherwise the lean client.
+        self._http: httpx.AsyncClient | None = None
+        self._fast: FastPoster | None = None
+        if transport is not None:
+            self._http = httpx.AsyncClient(
+                timeout=timeout_s, follow_redirects=False, transport=transport
+            )
+        else:
+            self._fast = FastPoster(url, max_connections=concurrency, timeout_s=timeout_s)
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> httpx.Response | PostResponse:
+        if self._fast is not None:
+            return await self._fast.post(body, headers)
+        assert self._http is not None
+        return await self._http.post(self.url, content=body, headers=headers)
 
     def _backoff(self, attempt: int) -> float:
         cap = min(self._backoff_max_s, self._backoff_base_s * (2 ** (attempt - 1)))
@@ -141,7 +151,7 @@ class WebhookTarget:
             await self._pacer.acquire()
             wait: float | None = None
             try:
-                response = await self._http.post(self.url, content=item.body, headers=headers)
+                response = await self._post(item.body, headers)
             except httpx.TimeoutException as exc:
                 reason = f"target timed out: {type(exc).__name__}"
             except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
@@ -184,7 +194,10 @@ class WebhookTarget:
         return _outcome(item, FAILED, final, status, self._max_attempts, latency)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._fast is not None:
+            await self._fast.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
 
 class IntakeTarget:
