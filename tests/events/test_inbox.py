@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from calflow.db.engine import open_engine, reset_engines
 from calflow.errors import NotFoundError
 from calflow.events import BookingEvent, EventType, Person
 from calflow.events.inbox import Inbox
-from calflow.settings import Settings
-from db_fixtures import clean_calflow_env, isolated_pg_url, sqlite_url
-
-__all__ = ["clean_calflow_env", "isolated_pg_url", "sqlite_url"]
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def inbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Inbox]:
-    name = "sqlite_url" if request.param == "sqlite" else "isolated_pg_url"
-    url = str(request.getfixturevalue(name))
-    yield Inbox(open_engine(Settings(home=str(tmp_path), database_url=url)))
-    reset_engines()
 
 
 def event(**over: object) -> BookingEvent:

@@ -27,6 +27,7 @@ from calflow.db.types import JSONDocument, UTCDateTime, utcnow
 __all__ = [
     "DEFAULT_WORKSPACE",
     "Base",
+    "BookingStateRow",
     "EventDeliveryRow",
     "EventRow",
     "IntegrationRow",
@@ -184,6 +185,26 @@ class EventRow(Base):
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
     deliveries: Mapped[int] = mapped_column(Integer, default=1)
     dispatched_at: Mapped[datetime | None] = mapped_column(default=None)
+    ordering: Mapped[str] = mapped_column(String(16), default="applied")
+    """``applied``, or ``stale`` when the booking had already moved past this change."""
+    stale_reason: Mapped[str | None] = mapped_column(String(300), default=None)
+
+
+class BookingStateRow(Base):
+    """The last schedule change that applied to a booking (see ``calflow.events.ordering``)."""
+
+    __tablename__ = "booking_states"
+
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    booking_uid: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    phase: Mapped[int] = mapped_column(Integer)
+    occurred_at: Mapped[datetime] = mapped_column()
+    event_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    start: Mapped[datetime | None] = mapped_column(default=None)
+    end: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class EventDeliveryRow(Base):

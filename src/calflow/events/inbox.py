@@ -18,14 +18,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from calflow.db.models import DEFAULT_WORKSPACE, EventDeliveryRow, EventRow, new_event_id
+from calflow.db.models import (
+    DEFAULT_WORKSPACE,
+    BookingStateRow,
+    EventDeliveryRow,
+    EventRow,
+    new_event_id,
+)
 from calflow.db.types import utcnow
 from calflow.errors import NotFoundError
 from calflow.events.model import BookingEvent
+from calflow.events.ordering import BookingState, Verdict, ended_by_reschedule, judge
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,8 @@ class Published:
     event_id: str
     dedupe_key: str
     duplicate: bool
+    stale: bool = False
+    """The booking had already moved past this change (see ``calflow.events.ordering``)."""
 
 
 def _merge_phones(stored: Mapping[str, Any], incoming: BookingEvent) -> dict[str, Any] | None:
@@ -91,6 +100,7 @@ class Inbox:
             )
             created = conn.execute(stmt).scalar_one_or_none()
             duplicate = created is None
+            stale = False
             if duplicate:
                 row = conn.execute(
                     select(EventRow.id, EventRow.data)
@@ -105,6 +115,14 @@ class Inbox:
                 conn.execute(update(EventRow).where(EventRow.id == event_id).values(**changes))
             else:
                 event_id = str(created)
+                verdict = self._order(conn, event, event_id)
+                stale = not verdict.applies
+                if stale:
+                    conn.execute(
+                        update(EventRow)
+                        .where(EventRow.id == event_id)
+                        .values(ordering="stale", stale_reason=(verdict.reason or "")[:300])
+                    )
             conn.execute(
                 insert(EventDeliveryRow).values(
                     event_id=event_id,
@@ -115,7 +133,60 @@ class Inbox:
                     received_at=now,
                 )
             )
-        return Published(event_id, key, duplicate)
+        return Published(event_id, key, duplicate, stale)
+
+    def _order(self, conn: Connection, event: BookingEvent, event_id: str) -> Verdict:
+        """Judge ``event`` against its booking's state and store the state it leads to."""
+        if not event.booking_uid:
+            return Verdict(True, None, None)
+        if conn.dialect.name == "postgresql":  # SQLite already holds its one write lock
+            name = f"{self.workspace_id}\x1f{event.provider}\x1f{event.booking_uid}"
+            conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(name))))
+        verdict = judge(self._state(conn, event.provider, event.booking_uid), event, event_id)
+        if verdict.state is not None:
+            self._save_state(conn, event.provider, event.booking_uid, verdict.state)
+        away = ended_by_reschedule(event, event_id) if verdict.applies else None
+        if away is not None and event.previous_uid:
+            old = self._state(conn, event.provider, event.previous_uid)
+            if old is None or old.phase < away.phase:
+                self._save_state(conn, event.provider, event.previous_uid, away)
+        return verdict
+
+    def _state(self, conn: Connection, provider: str, uid: str) -> BookingState | None:
+        query = select(BookingStateRow).where(
+            BookingStateRow.workspace_id == self.workspace_id,
+            BookingStateRow.provider == provider,
+            BookingStateRow.booking_uid == uid[:200],
+        )
+        row = conn.execute(query.with_for_update()).first()
+        if row is None:
+            return None
+        return BookingState(row.kind, row.phase, row.occurred_at, row.event_id, row.start, row.end)
+
+    def _save_state(self, conn: Connection, provider: str, uid: str, state: BookingState) -> None:
+        values = {
+            "kind": state.kind,
+            "phase": state.phase,
+            "occurred_at": state.occurred_at,
+            "event_id": state.event_id,
+            "start": state.start,
+            "end": state.end,
+            "updated_at": utcnow(),
+        }
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(BookingStateRow).values(
+            workspace_id=self.workspace_id, provider=provider, booking_uid=uid[:200], **values
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["workspace_id", "provider", "booking_uid"], set_=values
+            )
+        )
+
+    def booking_state(self, provider: str, uid: str) -> BookingState | None:
+        """Where a booking stands: the last schedule change that applied to it."""
+        with self.engine.connect() as conn:
+            return self._state(conn, provider, uid)
 
     def get(self, event_id: str) -> dict[str, Any]:
         """One event with its delivery history (``NotFoundError`` if unknown)."""
@@ -194,5 +265,7 @@ def _public(row: EventRow) -> dict[str, Any]:
         "deliveries": row.deliveries,
         "duplicates": row.deliveries - 1,
         "dispatched": row.dispatched_at is not None,
+        "ordering": row.ordering,
+        "stale_reason": row.stale_reason,
         "event": row.data,
     }

@@ -3,9 +3,12 @@
 Order of work, so that nothing bad is stored and nothing good is lost:
 1. a body over the size limit is refused (413) before it is read, from its
    ``Content-Length`` or, without one, as soon as the stream passes the limit;
-2. the integration must exist, be a provider integration and have a webhook secret;
-3. the signature is checked on the raw bytes in constant time (401 stores nothing);
-4. the body is parsed and normalized (400/422 with the reason);
+2. the integration must exist and be a provider integration (404), the body must be
+   declared JSON if it is declared at all (415), and a webhook secret must be set;
+3. the signature is checked on the raw bytes in constant time (401 stores nothing
+   but a rate-limited audit line without the body: ``calflow.server.audit``);
+4. the body is parsed (400) and normalized (422 when it is no delivery of this
+   provider; an unknown trigger is kept as ``other``);
 5. the event is stored durably through the inbox, and only then answered 200.
 No provider call and no workflow work happens on this path.
 """
@@ -25,6 +28,7 @@ from calflow.errors import NotFoundError, ValidationError
 from calflow.events.inbox import Inbox
 from calflow.events.normalize import normalize
 from calflow.integrations import Integration, IntegrationStore
+from calflow.server.audit import AuditLine
 from calflow.server.signatures import verify
 
 log = logging.getLogger("calflow.hooks")
@@ -64,6 +68,7 @@ class Receiver:
         self.inbox = Inbox(store.engine, store.workspace_id)
         self.max_bytes = max_bytes
         self._cache: dict[str, tuple[float, Integration | None]] = {}
+        self.audit = AuditLine()
 
     def integration(self, integration_id: str) -> Integration | None:
         now = time.monotonic()
@@ -87,8 +92,16 @@ class Receiver:
         found = await asyncio.to_thread(self.integration, integration_id)
         if found is None or found.app_key not in PROVIDERS:
             return error(404, "NOT_FOUND", f"no webhook endpoint for {integration_id!r}")
+        if not _json_media_type(request.headers.get("content-type")):
+            return error(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"webhook bodies must be JSON (Content-Type: application/json), "
+                f"not {request.headers.get('content-type')!r}",
+            )
         secret = found.value("webhook_secret")
         if not secret:
+            self._refused(found.id, "NO_SECRET", request, body)
             return error(
                 401,
                 "NO_SECRET",
@@ -98,7 +111,7 @@ class Receiver:
         scheme = found.value("webhook_signature")
         headers = {k.lower(): v for k, v in request.headers.items()}
         if not verify(found.app_key, scheme, str(secret), body, headers):
-            log.warning("rejected a delivery for %s: bad or missing signature", found.id)
+            self._refused(found.id, "BAD_SIGNATURE", request, body)
             return error(401, "BAD_SIGNATURE", "the signature does not match the body")
         try:
             parsed: Any = json.loads(body)
@@ -115,8 +128,26 @@ class Receiver:
             log.error("could not store a delivery for %s: %s", found.id, exc)
             return error(503, "UNAVAILABLE", "the event could not be stored; retry later")
         return JSONResponse(
-            {"ok": True, "event": published.event_id, "duplicate": published.duplicate}
+            {
+                "ok": True,
+                "event": published.event_id,
+                "duplicate": published.duplicate,
+                "stale": published.stale,
+            }
         )
+
+    def _refused(self, integration_id: str, code: str, request: Request, body: bytes) -> None:
+        remote = request.client.host if request.client else "?"
+        self.audit.refused(integration_id, code, remote, len(body), list(request.headers.keys()))
+
+
+def _json_media_type(value: str | None) -> bool:
+    """A JSON media type, or none at all (the body then has to parse as JSON)."""
+    if value is None or not value.strip():
+        return True
+    media = value.split(";", 1)[0].strip().lower()
+    kind, _, subtype = media.partition("/")
+    return kind in ("application", "text") and (subtype == "json" or subtype.endswith("+json"))
 
 
 def _envelope_id(body: Any) -> str | None:
