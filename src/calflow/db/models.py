@@ -32,10 +32,14 @@ __all__ = [
     "EventRow",
     "IntegrationRow",
     "ReplayItemRow",
+    "RunRow",
+    "RunStepRow",
+    "WorkflowRow",
     "ReplayJobRow",
     "new_event_id",
     "new_integration_id",
     "new_replay_job_id",
+    "new_workflow_id",
 ]
 
 DEFAULT_WORKSPACE = "default"
@@ -220,3 +224,79 @@ class EventDeliveryRow(Base):
     reference: Mapped[str | None] = mapped_column(String(200), default=None)
     duplicate: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def new_workflow_id() -> str:
+    """A fresh workflow id: ``wf_`` followed by 16 hex digits."""
+    return "wf_" + secrets.token_hex(8)
+
+
+class WorkflowRow(Base):
+    """A workflow definition (the document as applied) and whether it is enabled."""
+
+    __tablename__ = "workflows"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=new_workflow_id)
+    workspace_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_WORKSPACE)
+    name: Mapped[str] = mapped_column(String(80))
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RunRow(Base):
+    """One run of a workflow for one event: its status and what it waits for.
+
+    ``status``: queued, waiting (a timed step is due later), running, succeeded,
+    failed (``dead`` when no route took the failure: the dead-letter list), cancelled.
+    """
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_workspace_id_created_at", "workspace_id", "created_at"),
+        Index("ix_runs_workspace_id_booking_uid", "workspace_id", "booking_uid"),
+        Index("ix_runs_workspace_id_status", "workspace_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(64), default=DEFAULT_WORKSPACE)
+    workflow_id: Mapped[str] = mapped_column(String(40))
+    workflow_name: Mapped[str] = mapped_column(String(80))
+    workflow_version: Mapped[int] = mapped_column(Integer, default=1)
+    event_id: Mapped[str] = mapped_column(String(40))
+    provider: Mapped[str] = mapped_column(String(64))
+    booking_uid: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    dead: Mapped[int] = mapped_column(Integer, default=0)
+    current_step: Mapped[str | None] = mapped_column(String(40), default=None)
+    next_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    cancel_reason: Mapped[str | None] = mapped_column(String(300), default=None)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    """1, then 2, 3… for each ``runs retry``; the DBOS workflow id is ``id`` or ``id#n``."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RunStepRow(Base):
+    """One attempt of one step of a run: rendered input (secrets masked), port, output."""
+
+    __tablename__ = "run_steps"
+    __table_args__ = (Index("ix_run_steps_run_id", "run_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64), ForeignKey("runs.id", ondelete="CASCADE"))
+    step_id: Mapped[str] = mapped_column(String(40))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16))
+    port: Mapped[str | None] = mapped_column(String(40), default=None)
+    input: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    output: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,1 @@
+"""Workflows: triggers on booking events and the steps they run, durably (DBOS)."""

@@ -1,0 +1,309 @@
+"""Workflow definitions: YAML or JSON files, checked against ``workflow.schema.json``.
+
+:func:`parse` returns a :class:`WorkflowDef` or raises a :class:`ValidationError`
+listing every problem with its path: schema violations, unknown actions or ports,
+routes to missing steps (or backwards: runs always move forward and end), and
+templates that do not compile.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from calflow.errors import FieldError, NotFoundError, ValidationError
+from calflow.events.model import KINDS, SOURCES
+from calflow.flowapp.registry import Registry, default_registry
+from calflow.workflows import templates
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+END = "end"
+
+
+def seconds(text: str) -> float:
+    """``"24h"`` → 86400.0."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r} (use 30s, 10m, 24h, 2d, 1w)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The published JSON Schema of a workflow definition."""
+    text = resources.files("calflow.workflows").joinpath("workflow.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(schema())
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a step runs: ``anchor`` (event, start, end, previous) plus ``offset`` seconds."""
+
+    anchor: str = "event"
+    offset: float = 0.0
+    text: str = "immediately"
+
+    @classmethod
+    def parse(cls, raw: Any) -> Timing:
+        if raw is None or raw == "immediately":
+            return cls()
+        ((key, value),) = dict(raw).items()
+        amount = seconds(str(value))
+        anchor, sign = {
+            "before_start": ("start", -1),
+            "after_start": ("start", 1),
+            "before_end": ("end", -1),
+            "after_end": ("end", 1),
+            "after": ("previous", 1),
+        }[key]
+        return cls(anchor, sign * amount, f"{key}: {value}")
+
+    @property
+    def booking_relative(self) -> bool:
+        return self.anchor in ("start", "end")
+
+
+@dataclass(frozen=True)
+class Retry:
+    max_attempts: int = 3
+    backoff: float = 10.0
+    factor: float = 2.0
+    max_backoff: float = 3600.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.max_backoff, self.backoff * self.factor ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class StepDef:
+    id: str
+    app: str
+    action: str
+    integration: str | None
+    input: Mapping[str, Any]
+    at: Timing
+    retry: Retry
+    on: Mapping[str, str]
+    skip_if_past: bool = True
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    kinds: tuple[str, ...]
+    providers: tuple[str, ...] = ()
+    integrations: tuple[str, ...] = ()
+    event_types: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    attendee_has_phone: bool | None = None
+    attendee_email: str | None = None
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkflowDef:
+    name: str
+    trigger: Trigger
+    steps: tuple[StepDef, ...]
+    description: str = ""
+    enabled: bool = True
+    source: Mapping[str, Any] = field(default_factory=dict)
+    """The definition as written (what ``workflows show`` prints and the API returns)."""
+
+    def step(self, step_id: str) -> StepDef:
+        return next(s for s in self.steps if s.id == step_id)
+
+    def index(self, step_id: str) -> int:
+        return next(i for i, s in enumerate(self.steps) if s.id == step_id)
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false (so a step's ``on:`` stays a key, not True)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(  # type: ignore[no-untyped-call]
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_text(text: str, where: str = "definition") -> Any:
+    """A YAML or JSON document (JSON is YAML); syntax errors name the line."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ValidationError(f"{where} is not valid YAML or JSON{at}: {problem}") from exc
+
+
+def parse(raw: Any, registry: Registry | None = None) -> WorkflowDef:
+    """Check ``raw`` (a loaded document) completely and build the definition."""
+    if not isinstance(raw, Mapping):
+        raise ValidationError("a workflow definition is an object with name, trigger and steps")
+    problems = [
+        FieldError(".".join(str(p) for p in err.absolute_path), err.message, str(err.validator))
+        for err in sorted(_validator().iter_errors(raw), key=lambda e: list(e.absolute_path))
+    ]
+    if problems:
+        raise ValidationError(f"workflow {raw.get('name', '?')!r} is invalid", problems)
+    problems = _semantic_problems(raw, registry or default_registry())
+    if problems:
+        raise ValidationError(f"workflow {raw['name']!r} is invalid", problems)
+    return _build(raw)
+
+
+def _build(raw: Mapping[str, Any]) -> WorkflowDef:
+    t = raw["trigger"]
+    trigger = Trigger(
+        kinds=_strings(t["kinds"]),
+        providers=_strings(t.get("providers")),
+        integrations=_strings(t.get("integrations")),
+        event_types=_strings(t.get("event_types")),
+        sources=_strings(t.get("sources")),
+        attendee_has_phone=t.get("attendee_has_phone"),
+        attendee_email=t.get("attendee_email"),
+        when=t.get("when"),
+    )
+    steps = []
+    for s in raw["steps"]:
+        app, _, action = str(s["action"]).partition(".")
+        r = s.get("retry") or {}
+        steps.append(
+            StepDef(
+                id=s["id"],
+                name=s.get("name", ""),
+                app=app,
+                action=action,
+                integration=s.get("integration"),
+                input=dict(s.get("input") or {}),
+                at=Timing.parse(s.get("at")),
+                retry=Retry(
+                    max_attempts=int(r.get("max_attempts", 3)),
+                    backoff=seconds(r.get("backoff", "10s")),
+                    factor=float(r.get("factor", 2)),
+                    max_backoff=seconds(r.get("max_backoff", "1h")),
+                ),
+                on=dict(s.get("on") or {}),
+                skip_if_past=bool(s.get("skip_if_past", True)),
+            )
+        )
+    return WorkflowDef(
+        name=raw["name"],
+        description=raw.get("description", ""),
+        enabled=bool(raw.get("enabled", True)),
+        trigger=trigger,
+        steps=tuple(steps),
+        source=json.loads(json.dumps(raw, default=str)),
+    )
+
+
+def _semantic_problems(raw: Mapping[str, Any], registry: Registry) -> list[FieldError]:
+    problems: list[FieldError] = []
+    trigger = raw["trigger"]
+    for kind in _strings(trigger["kinds"]):
+        if kind not in KINDS:
+            problems.append(FieldError("trigger.kinds", f"unknown kind {kind!r}", "kind"))
+    for source in _strings(trigger.get("sources")):
+        if source not in SOURCES:
+            problems.append(FieldError("trigger.sources", f"unknown source {source!r}", "source"))
+    if trigger.get("when"):
+        try:
+            templates.check_expression(trigger["when"])
+        except templates.TemplateProblem as exc:
+            problems.append(FieldError("trigger.when", str(exc), "template"))
+    ids = [s["id"] for s in raw["steps"]]
+    for i, step in enumerate(raw["steps"]):
+        where = f"steps.{i}"
+        if ids.count(step["id"]) > 1:
+            problems.append(FieldError(f"{where}.id", f"duplicate step id {step['id']!r}", "id"))
+        problems += _action_problems(step, where, registry)
+        for port, target in (step.get("on") or {}).items():
+            if target == END:
+                continue
+            if target not in ids:
+                problems.append(FieldError(f"{where}.on.{port}", f"no step {target!r}", "route"))
+            elif ids.index(target) <= i:
+                problems.append(
+                    FieldError(
+                        f"{where}.on.{port}",
+                        f"routes back to {target!r}: steps may only route forward",
+                        "route",
+                    )
+                )
+        problems += _template_problems(step, where, ids[:i])
+    return problems
+
+
+def _action_problems(step: Mapping[str, Any], where: str, registry: Registry) -> list[FieldError]:
+    app, _, action_key = str(step["action"]).partition(".")
+    try:
+        action = registry.action(app, action_key)
+    except NotFoundError as exc:
+        return [FieldError(f"{where}.action", exc.message, "action")]
+    ports = {p.key for p in action.ports}
+    return [
+        FieldError(
+            f"{where}.on.{port}",
+            f"{step['action']} has no port {port!r} (ports: {', '.join(sorted(ports))})",
+            "port",
+        )
+        for port in (step.get("on") or {})
+        if port not in ports
+    ]
+
+
+def _template_problems(step: Mapping[str, Any], where: str, earlier: list[str]) -> list[FieldError]:
+    problems: list[FieldError] = []
+    texts: list[tuple[str, str]] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, str) and templates.is_template(value):
+            texts.append((path, value))
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, f"{path}.{k}")
+        elif isinstance(value, list):
+            for n, v in enumerate(value):
+                walk(v, f"{path}.{n}")
+
+    walk(step.get("input") or {}, f"{where}.input")
+    if isinstance(step.get("integration"), str):
+        walk(step["integration"], f"{where}.integration")
+    for path, text in texts:
+        try:
+            templates.check(text)
+        except templates.TemplateProblem as exc:
+            problems.append(FieldError(path, str(exc), "template"))
+            continue
+        for ref in templates.referenced_steps(text) - set(earlier):
+            problems.append(
+                FieldError(path, f"reads steps.{ref}, which is not an earlier step", "template")
+            )
+    return problems

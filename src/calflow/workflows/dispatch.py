@@ -1,0 +1,178 @@
+"""The dispatcher: hands stored events to workflows, in the order they were stored.
+
+It takes events whose ``dispatched_at`` is null (the inbox's hand-off), and for each:
+
+- a stale event (see ``calflow.events.ordering``) starts nothing;
+- a reschedule moves the active runs of the booking (a message wakes each run, which
+  recomputes its due times) and starts the workflows triggered by ``rescheduled``
+  that were not already following this booking;
+- a cancel or decline tells the booking's active runs to stop (they end
+  ``cancelled`` with the reason) and starts the workflows triggered by it;
+- any other event starts the workflows whose trigger matches.
+
+A run's id is derived from the event's dedupe key and the workflow, and DBOS starts a
+workflow id once, so dispatching an event again after a crash starts nothing twice.
+Only then is the event marked dispatched. On PostgreSQL one dispatcher at a time holds
+an advisory lock, so events of one booking are handed over in order; the runs
+themselves are spread over every worker by the DBOS queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from dbos import DBOS, SetWorkflowID
+from sqlalchemy import Connection, select, text, update
+
+from calflow.db.models import EventRow, IntegrationRow
+from calflow.db.types import utcnow
+from calflow.events.model import BookingEvent
+from calflow.workflows.durable import TOPIC, follows_booking, run_workflow
+from calflow.workflows.matching import matches
+from calflow.workflows.runs import run_id_for
+from calflow.workflows.services import Services
+
+log = logging.getLogger("calflow.dispatch")
+RUNS_QUEUE = "calflow-runs"
+_LOCK_KEY = 7_246_001  # pg advisory lock id of the dispatcher
+MOVING = ("rescheduled",)
+STOPPING = ("cancelled", "declined", "checkout_expired")
+
+
+class Dispatcher:
+    def __init__(self, svc: Services, batch: int = 200) -> None:
+        self.svc = svc
+        self.batch = batch
+
+    async def run_forever(self, interval: float = 0.25, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                handled = await self.dispatch_once()
+            except Exception as exc:  # the loop must survive a database hiccup
+                log.error("dispatch failed (will retry): %s: %s", type(exc).__name__, exc)
+                handled = 0
+            if not handled:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def dispatch_once(self) -> int:
+        """Dispatch one batch of events; returns how many were handled."""
+        engine = self.svc.store.engine
+        conn = await asyncio.to_thread(engine.connect)
+        try:
+            if conn.dialect.name == "postgresql":
+                got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY})
+                conn.commit()
+                if not got.scalar():
+                    return 0
+            try:
+                return await self._batch(conn)
+            finally:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+                    conn.commit()
+        finally:
+            await asyncio.to_thread(conn.close)
+
+    async def _batch(self, conn: Connection) -> int:
+        rows = conn.execute(
+            select(EventRow.id, EventRow.data, EventRow.ordering, EventRow.raw, EventRow.dedupe_key)
+            .where(
+                EventRow.workspace_id == self.svc.store.workspace_id,
+                EventRow.dispatched_at.is_(None),
+            )
+            .order_by(EventRow.received_at, EventRow.id)
+            .limit(self.batch)
+        ).all()
+        conn.commit()
+        if not rows:
+            return 0
+        workflows = await asyncio.to_thread(self.svc.workflows.list, True)
+        names = dict(conn.execute(select(IntegrationRow.id, IntegrationRow.name)).tuples().all())
+        conn.commit()
+        for row in rows:
+            if row.ordering != "stale":
+                event = BookingEvent.from_dict({**row.data, "raw": row.raw})
+                await self._dispatch(row.id, row.dedupe_key, event, workflows, names)
+            conn.execute(
+                update(EventRow).where(EventRow.id == row.id).values(dispatched_at=utcnow())
+            )
+            conn.commit()
+        return len(rows)
+
+    async def _dispatch(
+        self,
+        event_id: str,
+        dedupe_key: str,
+        event: BookingEvent,
+        workflows: list[Any],
+        names: dict[str, str],
+    ) -> None:
+        following: set[str] = set()
+        if event.kind in MOVING:
+            following = await self._move(event)
+        elif event.kind in STOPPING:
+            await self._stop(event)
+        for wf in workflows:
+            if wf.id in following:
+                continue  # its run for this booking already moved with the booking
+            ok, problem = matches(wf.definition.trigger, event, names)
+            if problem:
+                log.warning(
+                    "workflow %s: trigger.when failed for %s: %s", wf.name, event_id, problem
+                )
+            if ok:
+                await self._start(wf, event_id, dedupe_key, event)
+
+    async def _start(self, wf: Any, event_id: str, dedupe_key: str, event: BookingEvent) -> None:
+        run_id = run_id_for(self.svc.store.workspace_id, dedupe_key, wf.id)
+        await asyncio.to_thread(
+            self.svc.runs.create,
+            run_id,
+            workflow_id=wf.id,
+            workflow_name=wf.name,
+            workflow_version=wf.version,
+            event_id=event_id,
+            provider=event.provider,
+            booking_uid=event.booking_uid,
+        )
+        queue = await DBOS.retrieve_queue_async(RUNS_QUEUE)
+        if queue is None:
+            raise RuntimeError(f"queue {RUNS_QUEUE} is not registered")
+        with SetWorkflowID(run_id):
+            await queue.enqueue_async(
+                run_workflow, run_id, dict(wf.definition.source), event.to_dict(raw=False)
+            )
+
+    async def _move(self, event: BookingEvent) -> set[str]:
+        """Tell the booking's active runs about the new time; returns their workflow ids."""
+        old_uid = event.previous_uid or event.booking_uid
+        runs = await asyncio.to_thread(self.svc.runs.active_for_booking, event.provider, old_uid)
+        message = {"type": "rescheduled", "uid": event.booking_uid,
+                   "start": _iso(event.start), "end": _iso(event.end)}  # fmt: skip
+        moved: set[str] = set()
+        for run in runs:
+            await DBOS.send_async(run.id, message, topic=TOPIC)
+            if old_uid != event.booking_uid:
+                await asyncio.to_thread(self.svc.runs.update, run.id, booking_uid=event.booking_uid)
+            moved.add(run.workflow_id)
+        return moved
+
+    async def _stop(self, event: BookingEvent) -> None:
+        runs = await asyncio.to_thread(
+            self.svc.runs.active_for_booking, event.provider, event.booking_uid
+        )
+        reason = f"booking {event.kind}" + (f": {event.reason}" if event.reason else "")
+        for run in runs:
+            await DBOS.send_async(run.id, {"type": "cancelled", "reason": reason}, topic=TOPIC)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+__all__ = ["RUNS_QUEUE", "Dispatcher", "follows_booking"]

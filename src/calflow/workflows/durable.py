@@ -1,0 +1,253 @@
+"""One run of one workflow for one event, as a DBOS workflow.
+
+Every action call is a DBOS step (checkpointed: a step that finished is never sent
+again after a crash); waits are durable (``DBOS.recv`` with a timeout, so a reschedule
+or cancel message wakes the run early); retries sleep durably. The booking's stored
+state (``booking_states``) is re-read before each step, so a run also follows a
+reschedule or a cancel it was never told about.
+
+The workflow's arguments are the definition and the event as they were when the run
+started (JSON), so a recovered run replays exactly what it began with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dbos import DBOS
+
+from calflow.errors import CalflowError, ConfigError, RetryableError, ValidationError
+from calflow.events.model import BookingEvent
+from calflow.events.ordering import ENDED, PHASES
+from calflow.workflows import templates
+from calflow.workflows.definition import END, StepDef, WorkflowDef, parse
+from calflow.workflows.runs import mask
+from calflow.workflows.services import services
+
+TOPIC = "booking"
+MAX_WAIT_S = 6 * 3600.0
+"""A long wait is cut into chunks so the run re-reads the booking now and then."""
+PAST_GRACE_S = 60.0
+"""A step whose time had passed by more than this when the run reached it is skipped."""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def due_time(step: StepDef, booking: dict[str, Any], previous_at: datetime) -> datetime | None:
+    """When ``step`` is due, or None for at once (an anchor the booking lacks: at once)."""
+    anchor = step.at.anchor
+    if anchor == "event":
+        return None
+    if anchor == "previous":
+        base: datetime | None = previous_at
+    else:
+        base = _dt(booking.get(anchor))
+    return base + timedelta(seconds=step.at.offset) if base else None
+
+
+@DBOS.step(name="calflow.now")
+async def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@DBOS.step(name="calflow.mark")
+async def _mark(run_id: str, values: dict[str, Any]) -> None:
+    for key in ("next_due_at", "finished_at"):
+        if isinstance(values.get(key), str):
+            values[key] = _dt(values[key])
+    await asyncio.to_thread(services().runs.update, run_id, **values)
+
+
+@DBOS.step(name="calflow.record")
+async def _record(run_id: str, step_id: str, values: dict[str, Any]) -> None:
+    due = _dt(values.pop("due_at", None))
+    await asyncio.to_thread(services().runs.record_step, run_id, step_id, 1, due_at=due, **values)
+
+
+@DBOS.step(name="calflow.booking")
+async def _booking_news(provider: str, booking: dict[str, Any]) -> dict[str, Any]:
+    """What the stored booking state says now: ``{"ended": reason}`` or new uid/start/end."""
+    return await asyncio.to_thread(services().booking_news, provider, booking)
+
+
+@DBOS.step(name="calflow.action")
+async def _call(
+    run_id: str, step: dict[str, Any], ctx: dict[str, Any], attempt: int
+) -> dict[str, Any]:
+    """Render the step's input, run its action, record the attempt; never raises."""
+    return await services().call_action(run_id, step, ctx, attempt)
+
+
+def _apply(message: Any, booking: dict[str, Any]) -> str | None:
+    """Fold a booking message into ``booking``; returns the cancel reason for a cancel."""
+    if not isinstance(message, dict):
+        return None
+    if message.get("type") == "cancelled":
+        return str(message.get("reason") or "the booking was cancelled")
+    for key in ("uid", "start", "end"):
+        if message.get(key):
+            booking[key] = message[key]
+    return None
+
+
+async def _wait(
+    run_id: str, step: StepDef, booking: dict[str, Any], previous_at: datetime, follows: bool
+) -> str:
+    """Wait until ``step`` is due: ``go``, ``past`` (due before the run got here) or
+    ``cancelled:<reason>``."""
+    first = True
+    while True:
+        if follows:
+            news = await _booking_news(booking["provider"], dict(booking))
+            if news.get("ended"):
+                return f"cancelled:{news['ended']}"
+            booking.update({k: v for k, v in news.items() if k in ("uid", "start", "end")})
+        due = due_time(step, booking, previous_at)
+        now = _dt(await _now()) or datetime.now(UTC)
+        if due is None or now >= due:
+            late = due is not None and first and (now - due).total_seconds() > PAST_GRACE_S
+            return "past" if late else "go"
+        first = False
+        await _mark(run_id, {"status": "waiting", "current_step": step.id,
+                             "next_due_at": _iso(due)})  # fmt: skip
+        timeout = min((due - now).total_seconds(), MAX_WAIT_S)
+        message = await DBOS.recv_async(TOPIC, timeout_seconds=max(timeout, 0.01))
+        if follows:
+            reason = _apply(message, booking)
+            if reason is not None:
+                return f"cancelled:{reason}"
+
+
+async def _attempts(
+    run_id: str, step: StepDef, raw: dict[str, Any], ctx: dict[str, Any]
+) -> dict[str, Any]:
+    attempt = 1
+    while True:
+        result = await _call(run_id, raw, ctx, attempt)
+        if not result.get("retryable") or attempt >= step.retry.max_attempts:
+            result["attempts"] = attempt
+            return result
+        delay = max(float(result.get("retry_after") or 0), step.retry.delay(attempt))
+        retry_at = _iso(datetime.now(UTC) + timedelta(seconds=delay))
+        await _mark(run_id, {"status": "waiting", "current_step": step.id, "next_due_at": retry_at})
+        await DBOS.sleep_async(delay)
+        attempt += 1
+
+
+def follows_booking(kind: str) -> bool:
+    """Runs started by a booking's (re)creation follow it; a cancel's own runs do not."""
+    phase = PHASES.get(kind)
+    return phase is not None and phase < ENDED
+
+
+@DBOS.workflow(name="calflow.run")
+async def run_workflow(
+    run_id: str,
+    definition: dict[str, Any],
+    event: dict[str, Any],
+    start_step: str | None = None,
+    outputs: dict[str, Any] | None = None,
+) -> str:
+    """Run ``definition``'s steps for ``event`` from ``start_step``; returns the final status."""
+    wf: WorkflowDef = parse(definition, services().registry)
+    ev = BookingEvent.from_dict(event)
+    follows = follows_booking(ev.kind)
+    booking: dict[str, Any] = {
+        "provider": ev.provider,
+        "uid": ev.booking_uid,
+        "start": _iso(ev.start),
+        "end": _iso(ev.end),
+    }
+    done: dict[str, Any] = dict(outputs or {})
+    index = wf.index(start_step) if start_step else 0
+    previous_at = _dt(await _now()) or datetime.now(UTC)
+    await _mark(run_id, {"status": "running", "current_step": wf.steps[index].id})
+    while index < len(wf.steps):
+        step = wf.steps[index]
+        raw = _step_source(wf, step)
+        waited = await _wait(run_id, step, booking, previous_at, follows)
+        if waited.startswith("cancelled:"):
+            reason = waited.split(":", 1)[1]
+            await _record(run_id, step.id, {"status": "cancelled", "error": {"reason": reason}})
+            await _mark(run_id, {"status": "cancelled", "cancel_reason": reason[:300],
+                                 "current_step": step.id})  # fmt: skip
+            return "cancelled"
+        if waited == "past" and step.skip_if_past:
+            skipped = {"status": "skipped", "error": {"reason": "its time had already passed"}}
+            await _record(run_id, step.id, skipped)
+            index += 1
+            continue
+        await _mark(run_id, {"status": "running", "current_step": step.id, "next_due_at": None})
+        ctx = {"event": event, "booking": booking, "steps": done}
+        result = await _attempts(run_id, step, raw, ctx)
+        done[step.id] = {"port": result["port"], "data": result.get("data"),
+                         "success": result["success"], "code": result.get("code")}  # fmt: skip
+        previous_at = _dt(await _now()) or datetime.now(UTC)
+        target = step.on.get(result["port"])
+        if target == END:
+            break
+        if target:
+            index = wf.index(target)
+            continue
+        if not result["success"]:
+            error = {"step": step.id, "code": result.get("code"), "message": result.get("message")}
+            await _mark(run_id, {"status": "failed", "dead": 1, "error": error,
+                                 "current_step": step.id})  # fmt: skip
+            return "failed"
+        index += 1
+    await _mark(run_id, {"status": "succeeded", "current_step": None, "dead": 0, "error": None})
+    return "succeeded"
+
+
+def _step_source(wf: WorkflowDef, step: StepDef) -> dict[str, Any]:
+    return {
+        "id": step.id,
+        "app": step.app,
+        "action": step.action,
+        "integration": step.integration,
+        "input": dict(step.input),
+        "due_at": None,
+    }
+
+
+def failure(code: str, message: str, *, retryable: bool = False, **extra: Any) -> dict[str, Any]:
+    """A step result for a failure that happened before or around the action."""
+    return {"success": False, "port": "error", "code": code, "message": message,
+            "data": None, "retryable": retryable, **extra}  # fmt: skip
+
+
+def classify(exc: Exception) -> dict[str, Any]:
+    """A step result for an error the runner raised."""
+    if isinstance(exc, RetryableError):
+        return failure(exc.code, exc.message, retryable=True, retry_after=exc.retry_after)
+    if isinstance(exc, ValidationError):
+        return failure(exc.code, str(exc), details=[e.to_dict() for e in exc.errors])
+    if isinstance(exc, ConfigError | CalflowError):
+        return failure(exc.code, exc.message)
+    return failure("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+
+
+def render_input(step: dict[str, Any], ctx: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The step's rendered input and integration reference (``TemplateProblem`` on error)."""
+    event = BookingEvent.from_dict(ctx["event"])
+    booking = ctx["booking"]
+    context = templates.context(event, ctx.get("steps"))
+    context["booking"].update(
+        uid=booking.get("uid"), start=_dt(booking.get("start")), end=_dt(booking.get("end"))
+    )
+    rendered = templates.render(step.get("input") or {}, context, f"steps.{step['id']}.input")
+    integration = step.get("integration")
+    if isinstance(integration, str):
+        integration = templates.render(integration, context, f"steps.{step['id']}.integration")
+    return rendered, integration
+
+
+__all__ = ["classify", "failure", "mask", "render_input", "run_workflow"]

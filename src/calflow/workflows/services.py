@@ -1,0 +1,143 @@
+"""What durable steps use: the stores, the registry and one action runner per process.
+
+DBOS calls steps as plain functions, so they reach calflow's objects through the one
+:class:`Services` installed by the engine when it launches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from calflow.errors import CalflowError
+from calflow.events.inbox import Inbox
+from calflow.events.ordering import ENDED, RESCHEDULED_AWAY
+from calflow.flowapp.http import RetryPolicy
+from calflow.flowapp.registry import Registry, default_registry
+from calflow.flowapp.runner import Runner
+from calflow.integrations import IntegrationStore
+from calflow.workflows import templates
+from calflow.workflows.runs import RunStore, mask
+from calflow.workflows.store import WorkflowStore
+
+_services: Services | None = None
+
+
+def services() -> Services:
+    if _services is None:
+        raise RuntimeError("the workflow engine is not running (Engine.launch installs it)")
+    return _services
+
+
+def install(value: Services | None) -> None:
+    global _services
+    _services = value
+
+
+@dataclass
+class Services:
+    store: IntegrationStore
+    registry: Registry
+    inbox: Inbox
+    runs: RunStore
+    workflows: WorkflowStore
+    _runners: dict[int, Runner] = field(default_factory=dict)
+
+    @classmethod
+    def for_store(cls, store: IntegrationStore, registry: Registry | None = None) -> Services:
+        registry = registry or default_registry()
+        return cls(
+            store=store,
+            registry=registry,
+            inbox=Inbox(store.engine, store.workspace_id),
+            runs=RunStore(store.engine, store.workspace_id),
+            workflows=WorkflowStore(store.engine, store.workspace_id, registry),
+        )
+
+    def runner(self) -> Runner:
+        """A runner for the running event loop (DBOS may run steps on more than one)."""
+        loop = id(asyncio.get_running_loop())
+        found = self._runners.get(loop)
+        if found is None:
+            # one HTTP attempt per action call: the workflow's retry policy decides the rest
+            policy = RetryPolicy(max_retries=0, max_rate_retries=0, max_total_wait_s=0)
+            found = Runner(self.registry, self.store, policy=policy)
+            self._runners[loop] = found
+        return found
+
+    async def call_action(
+        self, run_id: str, step: dict[str, Any], ctx: dict[str, Any], attempt: int
+    ) -> dict[str, Any]:
+        from calflow.workflows.durable import classify, failure, render_input
+
+        started = datetime.now().astimezone()
+        secrets: list[str] = []
+        rendered: Any = None
+        try:
+            rendered, integration_ref = render_input(step, ctx)
+            integration = (
+                await asyncio.to_thread(self.store.get, integration_ref)
+                if integration_ref
+                else None
+            )
+            if integration is not None:
+                secrets = [s.get_secret_value() for s in integration.secrets.values()]
+            action = await self.runner().run_action(
+                step["app"], step["action"], rendered, integration, raise_retryable=True
+            )
+            result = {**action.to_dict(), "retryable": False}
+        except templates.TemplateProblem as exc:
+            result = failure("TEMPLATE_ERROR", str(exc))
+        except (CalflowError, Exception) as exc:
+            result = classify(exc)
+        output = {"data": result.get("data")} if result["success"] else None
+        error = None
+        if not result["success"]:
+            error = {k: result.get(k) for k in ("code", "message", "retry_after", "details")
+                     if result.get(k) is not None}  # fmt: skip
+        await asyncio.to_thread(
+            self.runs.record_step,
+            run_id,
+            step["id"],
+            attempt,
+            status="succeeded" if result["success"] else "failed",
+            port=result["port"],
+            input=mask(rendered, secrets),
+            output=mask(output, secrets),
+            error=mask(error, secrets),
+            started_at=started,
+        )
+        clean: dict[str, Any] = json.loads(json.dumps(result, default=str))
+        return clean
+
+    def booking_news(self, provider: str, booking: dict[str, Any]) -> dict[str, Any]:
+        """Follow the booking's stored state: ended (with the reason) or moved."""
+        uid = str(booking.get("uid") or "")
+        news: dict[str, Any] = {}
+        for _ in range(10):  # a chain of Cal.com reschedules, each a new uid
+            state = self.inbox.booking_state(provider, uid)
+            if state is None:
+                return news
+            if state.kind == RESCHEDULED_AWAY and state.event_id:
+                moved = self.inbox.get(state.event_id)["event"]
+                uid = str(moved.get("booking_uid") or uid)
+                news.update(uid=uid, start=moved.get("start"), end=moved.get("end"))
+                continue
+            if state.phase == ENDED:
+                reason = self._reason(state.event_id)
+                return {"ended": f"booking {state.kind}" + (f": {reason}" if reason else "")}
+            if state.start is not None:
+                news.update(uid=uid, start=state.start.isoformat())
+                if state.end is not None:
+                    news["end"] = state.end.isoformat()
+            return news
+        return news
+
+    def _reason(self, event_id: str | None) -> str | None:
+        if not event_id:
+            return None
+        reason = self.inbox.get(event_id)["event"].get("reason")
+        return str(reason) if reason else None

@@ -1,0 +1,131 @@
+"""Workflow definitions in the database: apply (create or update by name), list, toggle, delete."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from calflow.db.models import DEFAULT_WORKSPACE, WorkflowRow
+from calflow.db.types import utcnow
+from calflow.errors import NotFoundError
+from calflow.flowapp.registry import Registry
+from calflow.workflows.definition import WorkflowDef, parse
+
+
+@dataclass(frozen=True)
+class StoredWorkflow:
+    """A workflow as stored: its id, version and enabled flag, and the parsed definition."""
+
+    id: str
+    name: str
+    version: int
+    enabled: bool
+    definition: WorkflowDef
+    updated_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "enabled": self.enabled,
+            "updated_at": self.updated_at,
+            "trigger": self.definition.source.get("trigger"),
+            "steps": [s.id for s in self.definition.steps],
+            "definition": dict(self.definition.source),
+        }
+
+
+Applied = Literal["created", "updated", "unchanged"]
+
+
+class WorkflowStore:
+    """The workflows of one workspace."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        workspace_id: str = DEFAULT_WORKSPACE,
+        registry: Registry | None = None,
+    ) -> None:
+        self.engine = engine
+        self.workspace_id = workspace_id
+        self.registry = registry
+
+    def _load(self, row: WorkflowRow) -> StoredWorkflow:
+        definition = parse(row.definition, self.registry)
+        return StoredWorkflow(
+            row.id, row.name, row.version, bool(row.enabled), definition, row.updated_at.isoformat()
+        )
+
+    def apply(self, raw: Any) -> tuple[StoredWorkflow, Applied]:
+        """Validate ``raw`` and create the workflow, or update the one with its name."""
+        definition = parse(raw, self.registry)
+        source = dict(definition.source)
+        with Session(self.engine) as session, session.begin():
+            row = self._row(session, definition.name)
+            if row is None:
+                row = WorkflowRow(
+                    workspace_id=self.workspace_id,
+                    name=definition.name,
+                    definition=source,
+                    enabled=int(definition.enabled),
+                )
+                session.add(row)
+                outcome: Applied = "created"
+            elif row.definition == source and bool(row.enabled) == definition.enabled:
+                outcome = "unchanged"
+            else:
+                row.definition = source
+                row.enabled = int(definition.enabled)
+                row.version += 1
+                row.updated_at = utcnow()
+                outcome = "updated"
+            try:
+                session.flush()
+            except IntegrityError:  # applied concurrently under the same name
+                session.rollback()
+                return self.apply(raw)
+            return self._load(row), outcome
+
+    def _row(self, session: Session, ref: str) -> WorkflowRow | None:
+        query = select(WorkflowRow).where(WorkflowRow.workspace_id == self.workspace_id)
+        found = session.scalars(query.where(WorkflowRow.id == ref)).first()
+        return found or session.scalars(query.where(WorkflowRow.name == ref)).first()
+
+    def get(self, ref: str) -> StoredWorkflow:
+        """A workflow by id or name (``NotFoundError`` if none)."""
+        with Session(self.engine) as session:
+            row = self._row(session, ref)
+            if row is None:
+                raise NotFoundError(f"no workflow {ref!r}")
+            return self._load(row)
+
+    def list(self, enabled_only: bool = False) -> builtins.list[StoredWorkflow]:
+        query = select(WorkflowRow).where(WorkflowRow.workspace_id == self.workspace_id)
+        if enabled_only:
+            query = query.where(WorkflowRow.enabled == 1)
+        with Session(self.engine) as session:
+            return [self._load(r) for r in session.scalars(query.order_by(WorkflowRow.name))]
+
+    def set_enabled(self, ref: str, enabled: bool) -> StoredWorkflow:
+        found = self.get(ref)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(WorkflowRow)
+                .where(WorkflowRow.id == found.id)
+                .values(enabled=int(enabled), updated_at=utcnow())
+            )
+        return self.get(found.id)
+
+    def delete(self, ref: str) -> StoredWorkflow:
+        """Delete a workflow; its past runs stay (they name it)."""
+        found = self.get(ref)
+        with self.engine.begin() as conn:
+            conn.execute(delete(WorkflowRow).where(WorkflowRow.id == found.id))
+        return found
