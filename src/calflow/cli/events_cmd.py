@@ -38,14 +38,28 @@ def _inbox() -> Any:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    worker: bool = typer.Option(
+        True, "--worker/--no-worker", help="Also run workflows in this process (the default)."
+    ),
 ) -> None:
-    """Run the calflow server: webhook receiver at /hooks/{integration_id}."""
+    """Run the calflow server: webhook receiver at /hooks/{integration_id}, and workflows."""
     import uvicorn
 
     from calflow.server.app import create_app
 
+    async def go() -> None:
+        config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        if not worker:
+            await server.serve()
+            return
+        from calflow.workflows.engine import WorkflowEngine
+
+        async with WorkflowEngine():
+            await server.serve()
+
     console.print(f"calflow serving on http://{host}:{port}  (webhooks: /hooks/<integration id>)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    asyncio.run(go())
 
 
 @events_app.command("list")

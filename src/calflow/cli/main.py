@@ -16,6 +16,7 @@ from calflow.cli.keys_cmd import keys_app
 from calflow.cli.output import EXIT_FAILURE, EXIT_USAGE, show_error
 from calflow.cli.replay_cmd import replay, replays_app
 from calflow.cli.sandbox_cmd import sandbox
+from calflow.cli.workflows_cmd import runs_app, worker, workflows_app
 from calflow.errors import CalflowError, ConfigError, ValidationError
 
 app = typer.Typer(
@@ -32,11 +33,14 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(replays_app, name="replays")
 app.add_typer(events_app, name="events")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(workflows_app, name="workflows")
+app.add_typer(runs_app, name="runs")
 app.command("fetch")(fetch)
 app.command("sandbox")(sandbox)
 app.command("demo")(demo)
 app.command("replay")(replay)
 app.command("serve")(serve)
+app.command("worker")(worker)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,6 +89,7 @@ class WorkflowEngine:
         if self._task is not None:
             await self._task
             self._task = None
+        await self.services.aclose()
         await asyncio.to_thread(DBOS.destroy)
         services_mod.install(None)
 

@@ -44,7 +44,7 @@ class Services:
     inbox: Inbox
     runs: RunStore
     workflows: WorkflowStore
-    _runners: dict[int, Runner] = field(default_factory=dict)
+    _runners: dict[int, tuple[asyncio.AbstractEventLoop, Runner]] = field(default_factory=dict)
 
     @classmethod
     def for_store(cls, store: IntegrationStore, registry: Registry | None = None) -> Services:
@@ -59,14 +59,25 @@ class Services:
 
     def runner(self) -> Runner:
         """A runner for the running event loop (DBOS may run steps on more than one)."""
-        loop = id(asyncio.get_running_loop())
-        found = self._runners.get(loop)
+        loop = asyncio.get_running_loop()
+        found = self._runners.get(id(loop))
         if found is None:
             # one HTTP attempt per action call: the workflow's retry policy decides the rest
             policy = RetryPolicy(max_retries=0, max_rate_retries=0, max_total_wait_s=0)
-            found = Runner(self.registry, self.store, policy=policy)
-            self._runners[loop] = found
-        return found
+            found = (loop, Runner(self.registry, self.store, policy=policy))
+            self._runners[id(loop)] = found
+        return found[1]
+
+    async def aclose(self) -> None:
+        """Close every runner's connections, each on the event loop that opened them."""
+        current = asyncio.get_running_loop()
+        for loop, runner in list(self._runners.values()):
+            if loop is current:
+                await runner.aclose()
+            elif loop.is_running():
+                future = asyncio.run_coroutine_threadsafe(runner.aclose(), loop)
+                await asyncio.wrap_future(future)
+        self._runners.clear()
 
     async def call_action(
         self, run_id: str, step: dict[str, Any], ctx: dict[str, Any], attempt: int

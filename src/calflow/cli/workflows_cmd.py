@@ -1,0 +1,235 @@
+"""``calflow workflows``, ``calflow runs`` and ``calflow worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from calflow.cli.output import console, print_json, table
+from calflow.errors import ValidationError
+
+workflows_app = typer.Typer(help="Workflow definitions (YAML or JSON).", no_args_is_help=True)
+runs_app = typer.Typer(help="Workflow runs and their step traces.", no_args_is_help=True)
+
+
+def _stores() -> tuple[Any, Any]:
+    from calflow.integrations import IntegrationStore
+    from calflow.workflows.runs import RunStore
+    from calflow.workflows.store import WorkflowStore
+
+    store = IntegrationStore.default()
+    return (
+        WorkflowStore(store.engine, store.workspace_id),
+        RunStore(store.engine, store.workspace_id),
+    )
+
+
+def _documents(path: Path) -> list[tuple[str, Any]]:
+    from calflow.workflows.definition import load_text
+
+    files = sorted(path.glob("*.y*ml")) + sorted(path.glob("*.json")) if path.is_dir() else [path]
+    if not files:
+        raise ValidationError(f"{path} holds no .yaml, .yml or .json workflow files")
+    docs = []
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValidationError(f"cannot read {file}: {exc.strerror}") from exc
+        docs.append((str(file), load_text(text, str(file))))
+    return docs
+
+
+@workflows_app.command("apply")
+def apply(
+    paths: list[Path] = typer.Argument(..., help="Workflow files or directories of them."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Create or update workflows by name (every file is checked before any is applied)."""
+    from calflow.workflows.definition import parse
+
+    workflows, _ = _stores()
+    docs = [doc for path in paths for doc in _documents(path)]
+    for where, raw in docs:  # all valid, or nothing applied
+        try:
+            parse(raw)
+        except ValidationError as exc:
+            raise ValidationError(f"{where}: {exc.message}", exc.errors) from exc
+    results = []
+    for _, raw in docs:
+        stored, outcome = workflows.apply(raw)
+        results.append({"name": stored.name, "id": stored.id, "version": stored.version,
+                        "result": outcome})  # fmt: skip
+    if as_json:
+        print_json(results)
+        return
+    for r in results:
+        console.print(f"{r['result']}: {r['name']} ({r['id']}, version {r['version']})")
+
+
+@workflows_app.command("list")
+def list_workflows(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Every workflow with its trigger and steps."""
+    workflows, _ = _stores()
+    rows = [w.to_dict() for w in workflows.list()]
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "workflows",
+        ["name", "enabled", "version", "trigger", "steps"],
+        [
+            (r["name"], "yes" if r["enabled"] else "no", r["version"],
+             ",".join(_as_list(r["trigger"]["kinds"])), " → ".join(r["steps"]))
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+@workflows_app.command("show")
+def show(
+    ref: str = typer.Argument(..., help="Workflow name or id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """One workflow's definition."""
+    workflows, _ = _stores()
+    data = workflows.get(ref).to_dict()
+    if as_json:
+        print_json(data)
+    else:
+        console.print_json(data=data)
+
+
+def _toggle(ref: str, enabled: bool, as_json: bool) -> None:
+    workflows, _ = _stores()
+    data = workflows.set_enabled(ref, enabled).to_dict()
+    if as_json:
+        print_json(data)
+    else:
+        console.print(f"{'enabled' if enabled else 'disabled'}: {data['name']}")
+
+
+@workflows_app.command("enable")
+def enable(
+    ref: str = typer.Argument(..., help="Workflow name or id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Start matching events again."""
+    _toggle(ref, True, as_json)
+
+
+@workflows_app.command("disable")
+def disable(
+    ref: str = typer.Argument(..., help="Workflow name or id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Stop matching new events (runs already started go on)."""
+    _toggle(ref, False, as_json)
+
+
+@workflows_app.command("delete")
+def delete(
+    ref: str = typer.Argument(..., help="Workflow name or id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Delete a workflow (its runs stay visible)."""
+    workflows, _ = _stores()
+    gone = workflows.delete(ref)
+    if as_json:
+        print_json({"deleted": gone.name, "id": gone.id})
+    else:
+        console.print(f"deleted: {gone.name}")
+
+
+@workflows_app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of a workflow definition."""
+    from calflow.workflows.definition import schema as load
+
+    print_json(load())
+
+
+@runs_app.command("list")
+def list_runs(
+    workflow: str = typer.Option(None, "--workflow", help="Workflow name or id."),
+    status: str = typer.Option(None, "--status", help="queued, waiting, running, succeeded…"),
+    booking: str = typer.Option(None, "--booking", help="Booking uid."),
+    dead: bool = typer.Option(False, "--dead", help="Only the dead-letter list."),
+    limit: int = typer.Option(100, "--limit", help="How many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Runs, newest first."""
+    _, runs = _stores()
+    rows = runs.list(workflow=workflow, status=status, booking_uid=booking,
+                     dead=True if dead else None, limit=limit)  # fmt: skip
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "runs",
+        ["id", "workflow", "status", "step", "due", "booking"],
+        [
+            (r["id"], r["workflow"], r["status"] + (" (dead)" if r["dead"] else ""),
+             r["current_step"] or "", r["next_due_at"] or "", r["booking_uid"])
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+@runs_app.command("show")
+def show_run(
+    run_id: str = typer.Argument(..., help="Run id (run_…)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """One run: every step attempt (input with secrets masked, port, output, error, timing)."""
+    _, runs = _stores()
+    data = runs.get(run_id)
+    if as_json:
+        print_json(data)
+    else:
+        console.print_json(json.dumps(data, default=str))
+
+
+@runs_app.command("retry")
+def retry(
+    run_id: str = typer.Argument(..., help="A failed run's id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Re-run a failed run from the step that failed (with the workflow as it is now)."""
+    from calflow.workflows.retry import retry_run
+
+    data = retry_run(run_id)
+    if as_json:
+        print_json(data)
+    else:
+        console.print(
+            f"retrying {data['run']} from step {data['from_step']} ({data['workflow_id']})"
+        )
+
+
+def worker(
+    concurrency: int = typer.Option(32, "--concurrency", help="Runs in flight in this process."),
+    worker_id: str = typer.Option(None, "--id", help="Stable worker id (default: host name)."),
+) -> None:
+    """Run workflows: dispatch stored events and execute runs (scale out on PostgreSQL)."""
+    from calflow.workflows.engine import WorkflowEngine, default_executor_id
+
+    async def go() -> None:
+        engine = WorkflowEngine(concurrency=concurrency,
+                                executor_id=worker_id or default_executor_id())  # fmt: skip
+        async with engine:
+            console.print(f"calflow worker {engine.executor_id} running (Ctrl-C to stop)")
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        console.print("worker stopped")
