@@ -189,13 +189,21 @@ def test_two_workers_on_postgres_process_every_event_exactly_once(
     for run in all_runs:
         steps = runs.get(run["id"])["steps"]
         assert [(s["step"], s["status"]) for s in steps] == [("remind", "succeeded")]
+    integration_id = IntegrationStore.default(settings).get("main").id
     engine = IntegrationStore.default(settings).engine
     with engine.connect() as conn:
         executors = dict(conn.execute(text(
-            "SELECT executor_id, count(*) FROM dbos.workflow_status GROUP BY executor_id"
+            "SELECT executor_id, count(*) FROM dbos.workflow_status"
+            " WHERE name = 'calflow.run' GROUP BY executor_id"
+        )).tuples().all())  # fmt: skip
+        queues = dict(conn.execute(text(
+            "SELECT queue_name, count(*) FROM dbos.workflow_status"
+            " WHERE name = 'calflow.call' GROUP BY queue_name"
         )).tuples().all())  # fmt: skip
     assert sum(executors.values()) == count
     assert set(executors) <= {"w1", "w2"}
+    # every Cal.com call went through the integration's rate-limited queue
+    assert queues == {f"calflow-int-{integration_id}": count}
     print("runs per worker:", executors, file=sys.stderr)
     reset_engines()
     os.environ.pop("CALFLOW_DATABASE_URL", None)

@@ -27,6 +27,11 @@ class App:
     auth_modes: tuple[AuthMode, ...] = ()
     actions: tuple[type[Action], ...] = ()
     fetchers: tuple[type[DataFetcher], ...] = ()
+    rate_limit: tuple[int, float] | None = None
+    """The provider's rate limit per credential: (requests, per seconds). Workflow steps
+    of one integration share a queue that keeps to it, across every worker."""
+    concurrency: int | None = None
+    """At most this many calls of one integration in flight per worker (None: no limit)."""
     _action_index: dict[str, type[Action]] = field(init=False, repr=False)
     _fetcher_index: dict[str, type[DataFetcher]] = field(init=False, repr=False)
 

@@ -86,6 +86,20 @@ async def _call(
     return await services().call_action(run_id, step, ctx, attempt)
 
 
+@DBOS.step(name="calflow.queue")
+async def _queue_for(step: dict[str, Any], ctx: dict[str, Any]) -> str | None:
+    """The integration's rate-limited queue for this step (None: call in the run)."""
+    return await services().queue_for(step, ctx)
+
+
+@DBOS.workflow(name="calflow.call")
+async def call_workflow(
+    run_id: str, step: dict[str, Any], ctx: dict[str, Any], attempt: int
+) -> dict[str, Any]:
+    """One action call, run from an integration's queue (its rate limit and concurrency)."""
+    return await _call(run_id, step, ctx, attempt)
+
+
 def _apply(message: Any, booking: dict[str, Any]) -> str | None:
     """Fold a booking message into ``booking``; returns the cancel reason for a cancel."""
     if not isinstance(message, dict):
@@ -130,8 +144,14 @@ async def _attempts(
     run_id: str, step: StepDef, raw: dict[str, Any], ctx: dict[str, Any]
 ) -> dict[str, Any]:
     attempt = 1
+    queue_name = await _queue_for(raw, ctx)
     while True:
-        result = await _call(run_id, raw, ctx, attempt)
+        queue = await DBOS.retrieve_queue_async(queue_name) if queue_name else None
+        if queue is not None:
+            handle = await queue.enqueue_async(call_workflow, run_id, raw, ctx, attempt)
+            result = await handle.get_result()
+        else:
+            result = await _call(run_id, raw, ctx, attempt)
         if not result.get("retryable") or attempt >= step.retry.max_attempts:
             result["attempts"] = attempt
             return result

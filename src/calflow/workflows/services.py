@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dbos import DBOS
+
 from calflow.errors import CalflowError
 from calflow.events.inbox import Inbox
 from calflow.events.ordering import ENDED, RESCHEDULED_AWAY
@@ -44,6 +46,7 @@ class Services:
     inbox: Inbox
     runs: RunStore
     workflows: WorkflowStore
+    _queues: set[str] = field(default_factory=set)
     _runners: dict[int, tuple[asyncio.AbstractEventLoop, Runner]] = field(default_factory=dict)
 
     @classmethod
@@ -123,6 +126,30 @@ class Services:
         )
         clean: dict[str, Any] = json.loads(json.dumps(result, default=str))
         return clean
+
+    async def queue_for(self, step: dict[str, Any], ctx: dict[str, Any]) -> str | None:
+        """Register (once per process) and name the rate-limited queue of the step's integration."""
+        from calflow.workflows.durable import render_input
+
+        try:
+            app = self.registry.app(step["app"])
+            _, ref = render_input({**step, "input": {}}, ctx)
+            if not ref or (app.rate_limit is None and app.concurrency is None):
+                return None
+            integration = await asyncio.to_thread(self.store.get, ref)
+        except (CalflowError, templates.TemplateProblem):
+            return None  # the call itself reports the problem
+        name = f"calflow-int-{integration.id}"
+        if name not in self._queues:
+            limit = app.rate_limit
+            await DBOS.register_queue_async(
+                name,
+                worker_concurrency=app.concurrency,
+                limiter={"limit": limit[0], "period": limit[1]} if limit else None,
+                polling_interval_sec=0.2,
+            )
+            self._queues.add(name)
+        return name
 
     def booking_news(self, provider: str, booking: dict[str, Any]) -> dict[str, Any]:
         """Follow the booking's stored state: ended (with the reason) or moved."""

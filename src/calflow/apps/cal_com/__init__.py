@@ -20,6 +20,8 @@ APP = App(
     key="cal_com",
     name="Cal.com",
     description="Cal.com scheduling (API v2; cal.com or self-hosted).",
+    rate_limit=(120, 60.0),  # per API key; OAuth clients get 500
+    concurrency=8,
     credential_fields=(
         CredentialField(
             "base_url",

@@ -14,6 +14,8 @@ APP = App(
     key="savvycal",
     name="SavvyCal",
     description="SavvyCal scheduling (API v1): events, scheduling links, slots, webhooks.",
+    rate_limit=(60, 60.0),  # unpublished: a polite default, 429s are retried anyway
+    concurrency=4,
     credential_fields=(
         CredentialField(
             "base_url",
