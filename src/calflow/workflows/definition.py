@@ -268,7 +268,7 @@ def _action_problems(step: Mapping[str, Any], where: str, registry: Registry) ->
     except NotFoundError as exc:
         return [FieldError(f"{where}.action", exc.message, "action")]
     ports = {p.key for p in action.ports}
-    return [
+    problems = [
         FieldError(
             f"{where}.on.{port}",
             f"{step['action']} has no port {port!r} (ports: {', '.join(sorted(ports))})",
@@ -277,6 +277,40 @@ def _action_problems(step: Mapping[str, Any], where: str, registry: Registry) ->
         for port in (step.get("on") or {})
         if port not in ports
     ]
+    return problems + _input_keys(action.input_schema().schema, step, where)
+
+
+def _input_keys(schema: Mapping[str, Any], step: Mapping[str, Any], where: str) -> list[FieldError]:
+    """Top-level input keys the action does not take, and required ones left out.
+
+    Values may be templates, so only the keys are checked before the run.
+    """
+    data = step.get("input") or {}
+    branches = [b for b in schema.get("oneOf", []) if isinstance(b, Mapping)] or [schema]
+    closed = all(b.get("additionalProperties", schema.get("additionalProperties")) is False
+                 for b in branches)  # fmt: skip
+    known = set(schema.get("properties", {}))
+    for b in branches:
+        known |= set(b.get("properties", {}))
+    problems = []
+    if closed and known:
+        problems += [
+            FieldError(
+                f"{where}.input.{key}",
+                f"{step['action']} takes no {key!r} (it takes: {', '.join(sorted(known))})",
+                "additionalProperties",
+            )
+            for key in data
+            if key not in known
+        ]
+    required = set(schema.get("required", []))
+    if not schema.get("oneOf"):
+        problems += [
+            FieldError(f"{where}.input.{key}", f"{step['action']} needs {key!r}", "required")
+            for key in sorted(required - set(data))
+            if "default" not in schema.get("properties", {}).get(key, {})
+        ]
+    return problems
 
 
 def _template_problems(step: Mapping[str, Any], where: str, earlier: list[str]) -> list[FieldError]:
