@@ -28,8 +28,18 @@ def sandbox(
     savvycal_token: str = typer.Option(
         None, "--savvycal-token", help="SavvyCal personal token to accept (pt_secret_…)."
     ),
+    twilio_account_sid: str = typer.Option(
+        None, "--twilio-account-sid", help="Twilio Account SID to accept (AC…)."
+    ),
+    twilio_auth_token: str = typer.Option(
+        None, "--twilio-auth-token", help="Twilio auth token to accept."
+    ),
+    smtp_port: int = typer.Option(
+        2525, "--smtp-port", min=0, help="Port of the SMTP sink (0: do not start it)."
+    ),
 ) -> None:
-    """Run the Cal.com (/calcom) and SavvyCal (/savvycal) sandboxes with seeded data."""
+    """Run the Cal.com (/calcom), SavvyCal (/savvycal) and Twilio (/twilio) sandboxes with
+    seeded data, and an SMTP sink that records mail."""
     from calflow.sandbox import SandboxConfig
     from calflow.sandbox.server import serve
 
@@ -42,5 +52,15 @@ def sandbox(
         savvycal_token=savvycal_token,
         savvycal_seed=savvycal_seed,
         savvycal_rate_limit_per_min=savvycal_rate_limit,
+        twilio_account_sid=twilio_account_sid,
+        twilio_auth_token=twilio_auth_token,
+        smtp_host=host,
+        smtp_port=smtp_port or None,
     )
+    typer.echo(
+        f"Twilio base URL: http://{host}:{port}/twilio   (account SID: "
+        f"{config.resolved_twilio_account_sid}, auth token: {config.resolved_twilio_auth_token})"
+    )
+    if smtp_port:
+        typer.echo(f"SMTP sink: {host}:{smtp_port}   (mail in /_sandbox/smtp/messages)")
     serve(host, port, config)

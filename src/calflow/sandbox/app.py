@@ -2,8 +2,11 @@
 
 A simulator is any object satisfying :class:`Simulator`; it mounts its own API and
 control routes. Cal.com is mounted at ``/calcom`` (client base URL
-``http://HOST:PORT/calcom``) and SavvyCal at ``/savvycal`` (base URL
-``http://HOST:PORT/savvycal/v1``); other simulators plug in the same way.
+``http://HOST:PORT/calcom``), SavvyCal at ``/savvycal`` (base URL
+``http://HOST:PORT/savvycal/v1``) and Twilio at ``/twilio`` (base URL
+``http://HOST:PORT/twilio``); other simulators plug in the same way. The SMTP sink
+records mail (state under ``smtp``); it listens on ``config.smtp_port`` while the app's
+lifespan runs (``uvicorn`` runs it; an ASGI test transport does not).
 
 Shared controls:
 
@@ -17,9 +20,10 @@ Shared controls:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 import httpx
 from fastapi import Body, FastAPI, HTTPException
@@ -28,6 +32,8 @@ from fastapi.responses import JSONResponse
 from calflow.sandbox.calcom import CalcomSimulator
 from calflow.sandbox.config import SandboxConfig, SandboxRuntime
 from calflow.sandbox.savvycal import SavvycalSimulator
+from calflow.sandbox.smtp_sink import SmtpSink
+from calflow.sandbox.twilio import TwilioSimulator
 
 
 class Simulator(Protocol):
@@ -52,6 +58,7 @@ class Simulator(Protocol):
 
 
 SimulatorFactory = Callable[[SandboxRuntime], Simulator]
+_S = TypeVar("_S")
 
 
 @dataclass
@@ -61,19 +68,30 @@ class SandboxHandle:
     runtime: SandboxRuntime
     simulators: dict[str, Simulator]
 
+    def _get(self, name: str, kind: type[_S]) -> _S:
+        sim = self.simulators[name]
+        assert isinstance(sim, kind)
+        return sim
+
     @property
     def calcom(self) -> CalcomSimulator:
         """The Cal.com simulator."""
-        sim = self.simulators["calcom"]
-        assert isinstance(sim, CalcomSimulator)
-        return sim
+        return self._get("calcom", CalcomSimulator)
 
     @property
     def savvycal(self) -> SavvycalSimulator:
         """The SavvyCal simulator."""
-        sim = self.simulators["savvycal"]
-        assert isinstance(sim, SavvycalSimulator)
-        return sim
+        return self._get("savvycal", SavvycalSimulator)
+
+    @property
+    def twilio(self) -> TwilioSimulator:
+        """The Twilio simulator."""
+        return self._get("twilio", TwilioSimulator)
+
+    @property
+    def smtp(self) -> SmtpSink:
+        """The SMTP sink."""
+        return self._get("smtp", SmtpSink)
 
 
 def create_sandbox_app(
@@ -92,10 +110,23 @@ def create_sandbox_app(
     """
     config = config or SandboxConfig()
     runtime = SandboxRuntime.from_config(config)
-    app = FastAPI(title="calflow sandbox", docs_url=None, redoc_url=None)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sink = handle.smtp
+        if config.smtp_port is not None:
+            await sink.start(config.smtp_host, config.smtp_port)
+        try:
+            yield
+        finally:
+            await sink.stop()
+
+    app = FastAPI(title="calflow sandbox", docs_url=None, redoc_url=None, lifespan=lifespan)
     factories: list[SimulatorFactory] = [
         lambda rt: CalcomSimulator(rt, webhook_transport=webhook_transport),
         lambda rt: SavvycalSimulator(rt, webhook_transport=webhook_transport),
+        lambda rt: TwilioSimulator(rt, webhook_transport=webhook_transport),
+        lambda rt: SmtpSink(config.smtp_username, config.smtp_password),
         *(simulators or ()),
     ]
     sims: dict[str, Simulator] = {}

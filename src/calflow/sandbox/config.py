@@ -29,6 +29,15 @@ class SandboxConfig:
         savvycal_seed: events seeded into SavvyCal; ``None`` means ``seed``. SavvyCal
             seeds 100k events in ~2 s, Cal.com ~10 s per 10k, so large SavvyCal
             histories get their own count.
+        twilio_account_sid: the Twilio Account SID accepted by the sandbox; generated
+            (``AC<32 hex>``) when ``None``.
+        twilio_auth_token: the Twilio auth token accepted; generated when ``None``.
+        twilio_slow_s: how long the slow magic number (``+15005550504``) holds the
+            answer after the message was created.
+        smtp_host: where the SMTP sink listens.
+        smtp_port: the SMTP sink's port (0: any free port); ``None``: no sink is started.
+        smtp_username: with ``smtp_password``, the login the sink requires (``None``: none).
+        smtp_password: the sink's password.
     """
 
     seed: int = 0
@@ -42,12 +51,23 @@ class SandboxConfig:
     savvycal_token: str | None = None
     savvycal_rate_limit_per_min: int = 0
     savvycal_seed: int | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_slow_s: float = 5.0
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = None
 
     def __post_init__(self) -> None:
         if self.api_key is None:
             self.api_key = f"cal_live_{secrets.token_hex(16)}"
         if self.savvycal_token is None:
             self.savvycal_token = f"pt_secret_{secrets.token_hex(20)}"
+        if self.twilio_account_sid is None:
+            self.twilio_account_sid = f"AC{secrets.token_hex(16)}"
+        if self.twilio_auth_token is None:
+            self.twilio_auth_token = secrets.token_hex(16)
 
     @property
     def resolved_api_key(self) -> str:
@@ -65,6 +85,18 @@ class SandboxConfig:
         """The SavvyCal personal token, never ``None`` after construction."""
         assert self.savvycal_token is not None
         return self.savvycal_token
+
+    @property
+    def resolved_twilio_account_sid(self) -> str:
+        """The Twilio Account SID, never ``None`` after construction."""
+        assert self.twilio_account_sid is not None
+        return self.twilio_account_sid
+
+    @property
+    def resolved_twilio_auth_token(self) -> str:
+        """The Twilio auth token, never ``None`` after construction."""
+        assert self.twilio_auth_token is not None
+        return self.twilio_auth_token
 
 
 @dataclass
