@@ -1,0 +1,1 @@
+"""The Twilio app's actions."""
