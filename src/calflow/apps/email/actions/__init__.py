@@ -1,0 +1,1 @@
+"""The email app's actions."""
