@@ -26,7 +26,8 @@ SECURITY = ("starttls", "ssl", "none")
 _FALSE = {"false", "0", "no", "off"}
 
 
-def _flag(value: Any, default: bool) -> bool:
+def flag(value: Any, default: bool) -> bool:
+    """A yes/no integration field (stored as text: ``"false"``, ``"0"``, ``"no"``, ``"off"``)."""
     if value in (None, ""):
         return default
     if isinstance(value, bool):
@@ -65,7 +66,7 @@ class SmtpSettings:
             username=str(username) if username else None,
             password=str(password) if password is not None else None,
             timeout_s=timeout_s,
-            verify_tls=_flag(ctx.value("verify_tls"), True),
+            verify_tls=flag(ctx.value("verify_tls"), True),
         )
 
     def client(self) -> aiosmtplib.SMTP:

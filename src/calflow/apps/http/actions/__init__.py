@@ -1,0 +1,1 @@
+"""The http app's actions."""
