@@ -46,14 +46,24 @@ def _documents(path: Path) -> list[tuple[str, Any]]:
 
 @workflows_app.command("apply")
 def apply(
-    paths: list[Path] = typer.Argument(..., help="Workflow files or directories of them."),
+    paths: list[Path] = typer.Argument(None, help="Workflow files or directories of them."),
+    builtin: list[str] = typer.Option(
+        None,
+        "--builtin",
+        help="A ready-made workflow by name, or 'all' (see `workflows builtins`).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create or update workflows by name (every file is checked before any is applied)."""
+    from calflow.workflows import builtin as builtins
     from calflow.workflows.definition import parse
 
     workflows, _ = _stores()
-    docs = [doc for path in paths for doc in _documents(path)]
+    docs = [doc for path in paths or [] for doc in _documents(path)]
+    chosen = builtins.names() if "all" in (builtin or []) else list(builtin or [])
+    docs += [(f"built-in {name}", builtins.load(name)) for name in chosen]
+    if not docs:
+        raise ValidationError("name workflow files or directories, or --builtin NAME|all")
     for where, raw in docs:  # all valid, or nothing applied
         try:
             parse(raw)
@@ -147,6 +157,21 @@ def delete(
         print_json({"deleted": gone.name, "id": gone.id})
     else:
         console.print(f"deleted: {gone.name}")
+
+
+@workflows_app.command("builtins")
+def list_builtins(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The ready-made workflows (they use integrations named sms and email)."""
+    from calflow.workflows import builtin as builtins
+
+    rows = [{"name": n, "description": builtins.load(n).get("description", "")}
+            for n in builtins.names()]  # fmt: skip
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "built-in workflows", ["name", "description"], [(r["name"], r["description"]) for r in rows]
+    )
 
 
 @workflows_app.command("schema")
