@@ -307,22 +307,12 @@ def test_a_template_with_an_unknown_filter_is_refused_in_trigger_when() -> None:
     assert problems(raw) == {"trigger.when": ["expression syntax: No filter named 'nofilter'."]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: templates.check() only parses, so an unknown filter in a step input "
-    "passes validation and fails every run (trigger.when is compiled and caught)",
-)
 def test_a_template_with_an_unknown_filter_is_refused_in_step_input() -> None:
     raw = workflow_doc()
     raw["steps"][0]["input"]["bookingUid"] = "{{ booking.uid | nofilter }}"
     assert list(problems(raw)) == ["steps.0.input.bookingUid"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: schema patterns use Python re.search, where $ matches before a final "
-    "newline, so a name like 'remind\\n' (a YAML block scalar) is accepted",
-)
 def test_a_name_with_a_trailing_newline_is_refused() -> None:
     raw = load_text("name: |\n  remind\ntrigger: {kinds: created}\nsteps: [{id: get, "
                     "action: cal_com.GetBooking, input: {bookingUid: x}}]\n")  # fmt: skip

@@ -159,14 +159,6 @@ def test_create_is_idempotent(engine: Engine) -> None:
 def test_create_says_whether_the_run_was_new(
     engine: Engine, request: pytest.FixtureRequest
 ) -> None:
-    if engine.dialect.name == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: on PostgreSQL the insert's rowcount reads -1 (psycopg 3, cursor "
-                "closed), so RunStore.create returns True for a run that already exists",
-            )
-        )
     runs = RunStore(engine)
     assert new_run(runs, "run_1") is True
     assert new_run(runs, "run_1", workflow_name="other", booking_uid="uid-2") is False
@@ -276,11 +268,6 @@ def test_active_for_booking(engine: Engine) -> None:
     assert sorted(r.id for r in active) == ["run_q", "run_w"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: RunStore.create stores booking_uid[:200] but list() filters on the full "
-    "uid, so runs of a booking uid longer than 200 characters cannot be listed by it",
-)
 def test_a_long_booking_uid_can_be_listed_by_itself(engine: Engine) -> None:
     runs = RunStore(engine)
     uid = "u" * 250
@@ -343,11 +330,6 @@ def test_mask_known_secret_values_inside_strings() -> None:
     assert mask(f"x {secret}", None) == f"x {secret}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: mask() replaces known secrets in the given order, so a shorter secret "
-    "inside a longer one is masked first and the rest of the longer one shows",
-)
 def test_mask_a_secret_that_contains_another() -> None:
     short, long = "sk_1234", "sk_1234_and_more_secret"
     masked = mask({"log": f"sent {long}"}, [short, long])

@@ -188,7 +188,7 @@ def list_runs(
     status: str = typer.Option(None, "--status", help="queued, waiting, running, succeeded…"),
     booking: str = typer.Option(None, "--booking", help="Booking uid."),
     dead: bool = typer.Option(False, "--dead", help="Only the dead-letter list."),
-    limit: int = typer.Option(100, "--limit", help="How many, newest first."),
+    limit: int = typer.Option(100, "--limit", min=1, max=10_000, help="How many, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Runs, newest first."""

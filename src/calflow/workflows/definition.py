@@ -27,6 +27,12 @@ from calflow.workflows import templates
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 END = "end"
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,79}")
+_STEP_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def registry_apps(registry: Registry) -> set[str]:
+    return {app.key for app in registry.apps}
 
 
 def seconds(text: str) -> float:
@@ -238,9 +244,18 @@ def _semantic_problems(raw: Mapping[str, Any], registry: Registry) -> list[Field
             templates.check_expression(trigger["when"])
         except templates.TemplateProblem as exc:
             problems.append(FieldError("trigger.when", str(exc), "template"))
+    if not _NAME.fullmatch(raw["name"]):
+        problems.append(FieldError("name", "must be one line of a-z, 0-9, _ . -", "pattern"))
+    for provider in _strings(trigger.get("providers")):
+        if provider not in registry_apps(registry):
+            problems.append(
+                FieldError("trigger.providers", f"unknown provider {provider!r}", "provider")
+            )
     ids = [s["id"] for s in raw["steps"]]
     for i, step in enumerate(raw["steps"]):
         where = f"steps.{i}"
+        if not _STEP_ID.fullmatch(step["id"]):
+            problems.append(FieldError(f"{where}.id", "must be one line of a-z, 0-9, _", "pattern"))
         if ids.count(step["id"]) > 1:
             problems.append(FieldError(f"{where}.id", f"duplicate step id {step['id']!r}", "id"))
         problems += _action_problems(step, where, registry)

@@ -25,7 +25,11 @@ from calflow.errors import NotFoundError
 
 ACTIVE = ("queued", "waiting", "running")
 FINAL = ("succeeded", "failed", "cancelled")
-_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|auth|api[_-]?key|signature)", re.I)
+_SECRET_KEY = re.compile(
+    r"(^|[_-])(pass(word|wd)?|pwd|secret|token|auth|authorization|api[_-]?key|private[_-]?key"
+    r"|signature|credentials?)($|[_-])",
+    re.I,
+)
 MASK = "********"
 
 
@@ -45,7 +49,7 @@ def mask(value: Any, secrets: builtins.list[str] | None = None) -> Any:
     if isinstance(value, list):
         return [mask(v, secrets) for v in value]
     if isinstance(value, str) and secrets:
-        for secret in secrets:
+        for secret in sorted(secrets, key=len, reverse=True):  # the longest first
             if len(secret) >= 4 and secret in value:
                 value = value.replace(secret, MASK)
     return value
@@ -91,8 +95,13 @@ class RunStore:
         }
         with self.engine.begin() as conn:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(RunRow).values(**values).on_conflict_do_nothing()
-            return bool(conn.execute(stmt).rowcount)
+            stmt = (
+                dialect.insert(RunRow)
+                .values(**values)
+                .on_conflict_do_nothing()
+                .returning(RunRow.id)
+            )
+            return conn.execute(stmt).first() is not None
 
     def update(self, run_id: str, **values: Any) -> None:
         values["updated_at"] = utcnow()
@@ -176,7 +185,7 @@ class RunStore:
         if status:
             query = query.where(RunRow.status == status)
         if booking_uid:
-            query = query.where(RunRow.booking_uid == booking_uid)
+            query = query.where(RunRow.booking_uid == booking_uid[:200])
         if dead is not None:
             query = query.where(RunRow.dead == int(dead))
         query = query.order_by(RunRow.created_at.desc(), RunRow.id).limit(limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -12,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from calflow.db.models import DEFAULT_WORKSPACE, WorkflowRow
 from calflow.db.types import utcnow
-from calflow.errors import NotFoundError
+from calflow.errors import NotFoundError, ValidationError
 from calflow.flowapp.registry import Registry
 from calflow.workflows.definition import WorkflowDef, parse
+
+log = logging.getLogger("calflow.workflows")
 
 
 @dataclass(frozen=True)
@@ -78,11 +81,13 @@ class WorkflowStore:
                 )
                 session.add(row)
                 outcome: Applied = "created"
-            elif row.definition == source and bool(row.enabled) == definition.enabled:
-                outcome = "unchanged"
             else:
+                # a file that does not say `enabled` keeps what `workflows disable` set
+                wanted = bool(row.enabled) if "enabled" not in raw else definition.enabled
+                if row.definition == source and bool(row.enabled) == wanted:
+                    return self._load(row), "unchanged"
                 row.definition = source
-                row.enabled = int(definition.enabled)
+                row.enabled = int(wanted)
                 row.version += 1
                 row.updated_at = utcnow()
                 outcome = "updated"
@@ -110,8 +115,14 @@ class WorkflowStore:
         query = select(WorkflowRow).where(WorkflowRow.workspace_id == self.workspace_id)
         if enabled_only:
             query = query.where(WorkflowRow.enabled == 1)
+        found = []
         with Session(self.engine) as session:
-            return [self._load(r) for r in session.scalars(query.order_by(WorkflowRow.name))]
+            for row in session.scalars(query.order_by(WorkflowRow.name)):
+                try:
+                    found.append(self._load(row))
+                except ValidationError as exc:  # e.g. its app was uninstalled: skip, say why
+                    log.warning("workflow %s is no longer valid, skipped: %s", row.name, exc)
+        return found
 
     def set_enabled(self, ref: str, enabled: bool) -> StoredWorkflow:
         found = self.get(ref)

@@ -92,7 +92,7 @@ def is_template(text: str) -> bool:
 def check(text: str) -> None:
     """Compile ``text``; a syntax error becomes a :class:`TemplateProblem`."""
     try:
-        environment().parse(text)
+        environment().from_string(text)  # compiling also finds unknown filters and tests
     except TemplateSyntaxError as exc:
         raise TemplateProblem(f"template syntax: {exc.message} (line {exc.lineno})") from exc
 
@@ -136,7 +136,8 @@ def render(value: Any, context: Mapping[str, Any], where: str = "input") -> Any:
 def evaluate(expression: str, context: Mapping[str, Any], where: str = "when") -> bool:
     """A Jinja expression's truth value."""
     try:
-        return bool(environment().compile_expression(expression)(**context))
+        compiled = environment().compile_expression(expression, undefined_to_none=False)
+        return bool(compiled(**context))
     except TemplateError as exc:
         raise TemplateProblem(f"{where}: {exc.message or exc}") from exc
     except (TypeError, ValueError, ArithmeticError) as exc:
