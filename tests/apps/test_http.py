@@ -225,8 +225,10 @@ async def test_relative_url_under_base_url(server: Server) -> None:
     ],
 )
 async def test_private_addresses_are_refused_by_default(url: str) -> None:
-    with pytest.raises(ValidationError, match="refused"):
+    with pytest.raises(ValidationError, match="refused") as caught:
         await call({"url": url}, http_integration(allow_private="false"))
+    assert "set allow_private=true on the integration" in str(caught.value)
+    assert "--allow-private" not in str(caught.value)
     async with Runner(publish=False) as runner:  # no integration at all: refused too
         with pytest.raises(ValidationError, match="refused"):
             await runner.run_action("http", "Request", {"url": url})

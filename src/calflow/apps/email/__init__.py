@@ -10,6 +10,7 @@ APP = App(
     key="email",
     name="Email (SMTP)",
     description="Send email through any SMTP server.",
+    concurrency=4,  # one SMTP connection per send; servers cap connections per client
     credential_fields=(
         CredentialField("host", "SMTP host", required=True, placeholder="smtp.example.com"),
         CredentialField(

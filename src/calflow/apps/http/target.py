@@ -15,6 +15,9 @@ from calflow.errors import ConfigError, FieldError, ValidationError
 from calflow.flowapp import ActionContext
 from calflow.netguard import check_url
 
+_CLI_HINT = "pass --allow-private to send to it"
+_HINT = "set allow_private=true on the integration to allow it"
+
 
 def _invalid(path: str, message: str) -> ValidationError:
     return ValidationError(f"{path}: {message}", [FieldError(path, message, "url")])
@@ -65,7 +68,13 @@ async def resolve_url(data: Mapping[str, Any], ctx: ActionContext) -> httpx.URL:
         if not base:
             raise _invalid("url", "is not absolute and the integration has no base_url")
         raw = f"{base}/{raw.lstrip('/')}"
-    checked = await check_url(raw, allow_private=flag(ctx.value("allow_private"), False))
+    try:
+        checked = await check_url(raw, allow_private=flag(ctx.value("allow_private"), False))
+    except ValidationError as exc:  # netguard's hint names the CLI flag of replay
+        raise ValidationError(
+            exc.message.replace(_CLI_HINT, _HINT),
+            [FieldError(e.path, e.message.replace(_CLI_HINT, _HINT), e.rule) for e in exc.errors],
+        ) from None
     try:
         url = httpx.URL(checked)
     except httpx.InvalidURL as exc:

@@ -11,6 +11,7 @@ APP = App(
     key="twilio",
     name="Twilio",
     description="Twilio Programmable Messaging: send SMS.",
+    concurrency=10,  # Twilio queues messages per sender itself; keep API calls polite
     credential_fields=(
         CredentialField(
             "base_url",

@@ -137,9 +137,8 @@ class SendSms(Action):
             )
         code = twilio_code(resp.body)
         if resp.status == 400 and code in RECIPIENT_CODES:
-            return _invalid(
-                to, f"{to} {RECIPIENT_CODES[code]} ({client.error_message(resp.body)})", code
-            )
+            reason = client.error_message(resp.body) or f"{to} {RECIPIENT_CODES[code]}"
+            return _invalid(to, reason, code)
         if not resp.ok:
             return client.failure(resp)
         if not isinstance(resp.body, Mapping) or not resp.body.get("sid"):
