@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ssl
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from calflow.errors import ConfigError, RetryableError, ValidationError
 from calflow.flowapp import ActionResult
@@ -223,6 +230,14 @@ async def test_timeout_while_sending_is_maybe_sent_and_not_retried() -> None:
         {"to": "a@example.com", "subject": "s", "text": "t", "headers": {"Bcc": "x@y.org"}},
         {"to": "a@example.com", "subject": "s", "text": "t", "headers": {"X-A": "a\r\nB: b"}},
         {"to": "a@example.com", "subject": "s", "text": "t", "reply_to": "nope"},
+        {"to": "a@example.com\r\nBcc: evil@example.com", "subject": "s", "text": "t"},
+        {"to": ["a@example.com\nBcc: evil@example.com"], "subject": "s", "text": "t"},
+        {
+            "to": "a@example.com",
+            "from": "x@example.com\r\nBcc: e@x.org",
+            "subject": "s",
+            "text": "t",
+        },
         {"to": "a@example.com", "subject": "s", "text": "t", "extra": True},
     ],
 )
@@ -239,3 +254,55 @@ async def test_no_sender_is_a_config_error(port: int) -> None:
 async def test_bad_security_setting_is_a_config_error(port: int) -> None:
     with pytest.raises(ConfigError, match="security"):
         await send(BASIC, smtp(port, security="tls1.3"))
+
+
+def _self_signed(tmp: Path) -> ssl.SSLContext:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
+    return context
+
+
+async def test_starttls_with_login(tmp_path: Path) -> None:
+    sink = SmtpSink(username="clinic", password="tls-pass-1", tls_context=_self_signed(tmp_path))
+    bound = await sink.start()
+    try:
+        trusting = smtp(bound, "tls-pass-1", username="clinic", security="starttls")
+        trusting = dataclasses.replace(
+            trusting, config={**trusting.config, "verify_tls": "false", "host": "localhost"}
+        )
+        result = await send(BASIC, trusting)
+        assert result.port == "sent"
+        async with Runner(publish=False) as runner:
+            checked = await runner.run_action("email", "TestConnection", {}, trusting)
+        assert checked.data["tls"] is True and checked.data["logged_in"] is True
+        strict = dataclasses.replace(trusting, config={**trusting.config, "verify_tls": "true"})
+        with pytest.raises(ConfigError, match="TLS"):
+            await send(BASIC, strict)
+        plain = smtp(bound, "tls-pass-1", username="clinic", security="none")
+        refused = await send(BASIC, plain)
+        assert (refused.success, refused.code) == (False, "AUTH_ERROR"), refused.to_dict()
+    finally:
+        await sink.stop()
+    assert len(sink.messages) == 1

@@ -9,7 +9,8 @@ and in ``GET /_sandbox/smtp/messages``. Magic recipients, for the refusal paths:
 * a local part starting ``tempfail``: ``451`` (try again later).
 
 With ``username`` / ``password`` set, ``MAIL`` needs a successful ``AUTH`` first (PLAIN
-or LOGIN, allowed without TLS: the sink is for local use).
+or LOGIN, allowed without TLS: the sink is for local use). With ``tls_context`` it offers
+STARTTLS and requires it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import email
 import email.policy
 import logging
 import secrets
+import ssl
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -86,6 +88,8 @@ class SmtpSink:
 
     username: str | None = None
     password: str | None = None
+    tls_context: ssl.SSLContext | None = None
+    """Offer STARTTLS with this server context (and require it before MAIL)."""
     name: str = "smtp"
     messages: list[ReceivedMail] = field(default_factory=list)
     address: tuple[str, int] | None = None
@@ -143,6 +147,8 @@ class SmtpSink:
                 hostname=HOSTNAME,
                 authenticator=self._authenticate,
                 auth_require_tls=False,
+                tls_context=self.tls_context,
+                require_starttls=self.tls_context is not None,
                 loop=loop,
             )
 
