@@ -291,11 +291,6 @@ def test_events_list_and_show_on_postgresql(pg_seeded: CalflowHome) -> None:
 @pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
-@pytest.mark.xfail(
-    reason="`events list --limit` is not checked: a negative limit lists everything on "
-    "SQLite (LIMIT -1) and is a traceback on PostgreSQL (LIMIT must not be negative)",
-    strict=True,
-)
 def test_events_list_refuses_a_negative_limit(
     database: str, seeded: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -411,11 +406,6 @@ def test_serve_on_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert "address already in use" in got.err, str(got)
 
 
-@pytest.mark.xfail(
-    reason="`serve --port` is not range-checked: 99999 ends in a traceback "
-    "(OverflowError: bind(): port must be 0-65535)",
-    strict=True,
-)
 def test_serve_refuses_a_port_out_of_range(tmp_path: Path) -> None:
     got = run_calflow(tmp_path, "serve", "--port", "99999", "--no-worker", timeout=60)
     assert got.code == 2, str(got)

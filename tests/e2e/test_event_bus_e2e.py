@@ -611,12 +611,6 @@ def test_a_tampered_delivery_is_refused_and_nothing_is_stored(bus: Bus, app: str
 
 
 @on_sqlite
-@pytest.mark.xfail(
-    reason="the receiver caches an integration for 2 s (hooks.CACHE_TTL_S), so a delivery "
-    "right after `webhooks register` is checked against the cached state without a secret "
-    "and refused with 401 NO_SECRET; Cal.com does not retry, so the booking is lost",
-    strict=False,
-)
 def test_a_delivery_right_after_registering_is_accepted(bus: Bus) -> None:
     integration = bus.home.store().add(
         "cal_com", "late", {"base_url": bus.sandbox.calcom}, {"api_key": API_KEY}

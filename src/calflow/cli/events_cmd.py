@@ -37,7 +37,7 @@ def _inbox() -> Any:
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
     worker: bool = typer.Option(
         True, "--worker/--no-worker", help="Also run workflows in this process (the default)."
     ),
@@ -68,7 +68,7 @@ def list_events(
     provider: str = typer.Option(None, "--provider", help="cal_com or savvycal."),
     since: str = typer.Option(None, "--since", help="Received at/after (date, time or 30d)."),
     booking: str = typer.Option(None, "--booking", help="Only this booking uid."),
-    limit: int = typer.Option(100, "--limit", help="How many, newest first."),
+    limit: int = typer.Option(100, "--limit", min=1, max=10_000, help="How many, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Events, newest first."""

@@ -6,7 +6,7 @@ the delivery, in one transaction. The first arrival creates the event, with
 undispatched events), so an event acknowledged to its sender survives a crash right
 after. A later arrival of the same change (a webhook retry, the provider's webhook
 for a booking calflow itself made, a replay) is recorded as a duplicate delivery of
-the same event and fills in attendee phones the stored event lacked; it is never
+the same event and fills in what the stored event lacked (attendee phones, titles…); it is never
 processed twice.
 """
 
@@ -46,19 +46,44 @@ class Published:
     """The booking had already moved past this change (see ``calflow.events.ordering``)."""
 
 
-def _merge_phones(stored: Mapping[str, Any], incoming: BookingEvent) -> dict[str, Any] | None:
-    """``stored`` with attendee phones from ``incoming`` where it had none (None: no change)."""
-    phones = {(a.email or "").lower(): a.phone for a in incoming.attendees if a.phone and a.email}
-    if not phones:
-        return None
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == {} or value == []
+
+
+def _fill(stored: Mapping[str, Any], incoming: Mapping[str, Any]) -> dict[str, Any]:
+    """``stored`` with its empty fields taken from ``incoming`` (one level of dicts deep)."""
+    out = dict(stored)
+    for key, value in incoming.items():
+        if _empty(value):
+            continue
+        have = out.get(key)
+        if _empty(have):
+            out[key] = value
+        elif isinstance(have, Mapping) and isinstance(value, Mapping):
+            out[key] = {**have, **{k: v for k, v in value.items() if _empty(have.get(k))}}
+    return out
+
+
+def _fill_missing(stored: Mapping[str, Any], incoming: BookingEvent) -> dict[str, Any] | None:
+    """``stored`` completed from a later delivery of the same change (None: nothing new).
+
+    The first arrival's values stay; what it lacked (an attendee's phone or language, the
+    event type's title, the meeting URL…) is filled in from whichever source has it, so
+    the stored event does not depend on which channel happened to arrive first.
+    """
+    fresh = incoming.to_dict(raw=False)
+    skip = {"source", "received_at", "occurred_at", "attendees", "integration_id"}
+    merged = _fill(stored, {k: v for k, v in fresh.items() if k not in skip})
+    by_email = {str(a.get("email") or "").lower(): a for a in fresh["attendees"] if a.get("email")}
     attendees = [dict(a) for a in stored.get("attendees") or []]
-    changed = False
-    for a in attendees:
-        phone = phones.get(str(a.get("email") or "").lower())
-        if phone and not a.get("phone"):
-            a["phone"] = phone
-            changed = True
-    return {**stored, "attendees": attendees} if changed else None
+    for n, a in enumerate(attendees):
+        other = by_email.get(str(a.get("email") or "").lower())
+        if other is not None:
+            attendees[n] = _fill(a, other)
+    if not attendees and fresh["attendees"]:
+        attendees = list(fresh["attendees"])
+    merged["attendees"] = attendees
+    return merged if merged != dict(stored) else None
 
 
 class Inbox:
@@ -109,7 +134,7 @@ class Inbox:
                 ).one()
                 event_id = str(row.id)
                 changes: dict[str, Any] = {"deliveries": EventRow.deliveries + 1}
-                merged = _merge_phones(row.data, event)
+                merged = _fill_missing(row.data, event)
                 if merged is not None:
                     changes["data"] = merged
                 conn.execute(update(EventRow).where(EventRow.id == event_id).values(**changes))

@@ -34,6 +34,7 @@ from calflow.server.signatures import verify
 log = logging.getLogger("calflow.hooks")
 PROVIDERS = ("cal_com", "savvycal")
 CACHE_TTL_S = 2.0
+RECHECK_S = 0.5
 
 
 def error(status: int, code: str, message: str) -> JSONResponse:
@@ -69,11 +70,15 @@ class Receiver:
         self.max_bytes = max_bytes
         self._cache: dict[str, tuple[float, Integration | None]] = {}
         self.audit = AuditLine()
+        self._rechecked: dict[str, float] = {}
 
-    def integration(self, integration_id: str) -> Integration | None:
+    def integration(self, integration_id: str, fresh: bool = False) -> Integration | None:
+        """The integration behind a hook URL. Only usable ones are cached (for 2 s), and a
+        caller that is about to refuse a delivery asks again with ``fresh``: a webhook
+        registered or re-keyed a moment ago is never refused from a stale cache."""
         now = time.monotonic()
         hit = self._cache.get(integration_id)
-        if hit is not None and now - hit[0] < CACHE_TTL_S:
+        if not fresh and hit is not None and now - hit[0] < CACHE_TTL_S:
             return hit[1]
         try:
             found: Integration | None = self.store.get(integration_id)
@@ -81,7 +86,10 @@ class Receiver:
             found = None
         if found is not None and found.id != integration_id:
             found = None  # hook URLs carry ids, not names
-        self._cache[integration_id] = (now, found)
+        if found is not None and found.value("webhook_secret"):
+            self._cache[integration_id] = (now, found)
+        else:
+            self._cache.pop(integration_id, None)
         return found
 
     async def receive(self, integration_id: str, request: Request) -> JSONResponse:
@@ -108,11 +116,12 @@ class Receiver:
                 f"integration {found.name!r} has no webhook secret; register the webhook with "
                 "`calflow webhooks register` so deliveries can be verified",
             )
-        scheme = found.value("webhook_signature")
         headers = {k.lower(): v for k, v in request.headers.items()}
-        if not verify(found.app_key, scheme, str(secret), body, headers):
-            self._refused(found.id, "BAD_SIGNATURE", request, body)
-            return error(401, "BAD_SIGNATURE", "the signature does not match the body")
+        if not self._verified(found, body, headers):
+            fresher = await self._recheck(integration_id)
+            if fresher is None or not self._verified(fresher, body, headers):
+                self._refused(found.id, "BAD_SIGNATURE", request, body)
+                return error(401, "BAD_SIGNATURE", "the signature does not match the body")
         try:
             parsed: Any = json.loads(body)
         except ValueError:
@@ -135,6 +144,21 @@ class Receiver:
                 "stale": published.stale,
             }
         )
+
+    async def _recheck(self, integration_id: str) -> Integration | None:
+        """The integration read again (a secret may have just changed), at most twice a
+        second per integration so forged deliveries cannot turn into database reads."""
+        now = time.monotonic()
+        if now - self._rechecked.get(integration_id, 0.0) < RECHECK_S:
+            return None
+        self._rechecked[integration_id] = now
+        return await asyncio.to_thread(self.integration, integration_id, True)
+
+    @staticmethod
+    def _verified(found: Integration, body: bytes, headers: dict[str, str]) -> bool:
+        secret = found.value("webhook_secret")
+        scheme = found.value("webhook_signature")
+        return bool(secret) and verify(found.app_key, scheme, str(secret), body, headers)
 
     def _refused(self, integration_id: str, code: str, request: Request, body: bytes) -> None:
         remote = request.client.host if request.client else "?"
