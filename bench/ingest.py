@@ -8,6 +8,8 @@ process of its own:
 2. **calflow**: ``python -m calflow.cli.main serve`` on a fresh ``CALFLOW_HOME`` (its
    own SQLite database) holding one Cal.com integration with a webhook secret
    (``bench/ingest_setup.py``); deliveries go to ``POST /hooks/{integration_id}``.
+   ``calflow serve`` runs the workflow engine (DBOS and the dispatcher) in the same
+   process by default; ``--serve-arg=--no-worker`` measures the receiver alone.
 
 Both get exactly the same requests: ``--n`` Cal.com ``BOOKING_CREATED`` bodies signed
 with ``X-Cal-Signature-256`` (hex HMAC-SHA256 of the raw body), each with its own
@@ -27,10 +29,12 @@ p50/p95/p99/max, server and client CPU per request; for calflow also duplicates 
 vs answered ``"duplicate": true`` (the collapse rate), false duplicates, whether every
 resend got its original's event id, and the rows in the ``events`` and
 ``event_deliveries`` tables afterwards (must equal the distinct deliveries and all
-accepted deliveries: nothing lost, nothing doubled); then calflow/baseline ratios.
+accepted deliveries: nothing lost, nothing doubled) and how many events the dispatcher
+had taken when the server stopped; then calflow/baseline ratios.
 
     python bench/ingest.py [--n 20000] [--concurrency 16,64] [--dup-rate 0.2]
-                           [--warmup 500] [--rate R] [--json [FILE]]
+                           [--warmup 500] [--rate R] [--serve-arg=--no-worker]
+                           [--src DIR] [--json [FILE]]
 
 Goal (2-core machine): >= 1,000 deliveries/s durably accepted at p99 < 50 ms, with
 every distinct delivery stored exactly once. In the closed loop, mean latency is
@@ -397,11 +401,13 @@ def machine_state() -> dict[str, Any]:
 
 
 def count_rows(db: Path) -> dict[str, int]:
+    queries = {
+        "events": "SELECT count(*) FROM events",
+        "event_deliveries": "SELECT count(*) FROM event_deliveries",
+        "dispatched": "SELECT count(*) FROM events WHERE dispatched_at IS NOT NULL",
+    }
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        return {
-            table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
-            for table in ("events", "event_deliveries")
-        }
+        return {name: int(conn.execute(sql).fetchone()[0]) for name, sql in queries.items()}
 
 
 # -- figures -----------------------------------------------------------------------------
@@ -494,7 +500,7 @@ def bench_calflow(
         integration = setup_home(home)
         port = free_port()
         cmd = [sys.executable, "-m", "calflow.cli.main", "serve"]
-        cmd += ["--host", "127.0.0.1", "--port", str(port)]
+        cmd += ["--host", "127.0.0.1", "--port", str(port), *args.serve_arg]
         with server_process(cmd, child_env(CALFLOW_HOME=str(home)), port) as pid:
             path = f"/hooks/{integration}"
             warm_load = run_load(port, pid, requests_for(warm, port, path), warm, concurrency, None)
@@ -516,6 +522,7 @@ def bench_calflow(
         "events_expected": want_events,
         "delivery_rows": rows["event_deliveries"],
         "delivery_rows_expected": want_deliveries,
+        "dispatched_rows_at_stop": rows["dispatched"],
         "db_mb": round(db_mb, 1),
     }
     out["integrity_ok"] = (
@@ -634,6 +641,13 @@ def main() -> int:
     )
     parser.add_argument("--no-baseline", action="store_true", help="calflow only")
     parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for `calflow serve` (repeatable), e.g. --serve-arg=--no-worker",
+    )
+    parser.add_argument(
         "--profile-pause", action="store_true", help="print the server pid, wait 3 s before timing"
     )
     parser.add_argument(
@@ -656,6 +670,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
         "calflow_src": str(SRC) if SRC else "installed (the work tree)",
+        "serve_args": args.serve_arg,
         "levels": levels,
     }
     text = json.dumps(figures, indent=2)
