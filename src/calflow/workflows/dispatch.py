@@ -80,7 +80,7 @@ class Dispatcher:
 
     async def _batch(self, conn: Connection) -> int:
         rows = conn.execute(
-            select(EventRow.id, EventRow.data, EventRow.ordering, EventRow.raw, EventRow.dedupe_key)
+            select(EventRow.id, EventRow.data, EventRow.ordering, EventRow.dedupe_key)
             .where(
                 EventRow.workspace_id == self.svc.store.workspace_id,
                 EventRow.dispatched_at.is_(None),
@@ -96,12 +96,15 @@ class Dispatcher:
         conn.commit()
         for row in rows:
             if row.ordering != "stale":
-                event = BookingEvent.from_dict({**row.data, "raw": row.raw})
+                event = BookingEvent.from_dict(row.data)
                 await self._dispatch(row.id, row.dedupe_key, event, workflows, names)
-            conn.execute(
-                update(EventRow).where(EventRow.id == row.id).values(dispatched_at=utcnow())
-            )
-            conn.commit()
+        # one write per batch: dispatching again after a crash starts nothing twice
+        conn.execute(
+            update(EventRow)
+            .where(EventRow.id.in_([row.id for row in rows]))
+            .values(dispatched_at=utcnow())
+        )
+        conn.commit()
         return len(rows)
 
     async def _dispatch(
