@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .conftest import SECRET, Home, run_calflow, run_many, store_add, store_names
+from .conftest import SECRET, Home, run_many, store_add, store_names
 
 ATTENDEE = {
     "name": "Ada Lovelace",
@@ -308,18 +308,3 @@ def test_integrations_remove(fresh_home: Home) -> None:
 
 
 # --- demo ----------------------------------------------------------------------------------
-
-
-def test_demo_walks_a_booking_through_every_port(tmp_path: Path) -> None:
-    got = run_calflow(tmp_path, "demo", timeout=120)
-    assert got.code == 0, str(got)
-    out = got.stdout
-    for step, port in (
-        ("BookMeeting", "success"),
-        ("BookMeeting (same slot again)", "conflict"),
-        ("RescheduleBooking", "success"),
-        ("CancelBooking", "success"),
-        ("GetBooking (unknown uid)", "not_found"),
-    ):
-        assert f"{step} → {port}" in out, out
-    assert "sandbox-calcom" in out
