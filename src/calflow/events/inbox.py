@@ -13,24 +13,24 @@ processed twice.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
+from calflow.db.engine import write_transaction
 from calflow.db.models import (
     DEFAULT_WORKSPACE,
-    BookingStateRow,
     EventDeliveryRow,
     EventRow,
     new_event_id,
 )
 from calflow.db.types import utcnow
 from calflow.errors import NotFoundError
+from calflow.events import statements as sql
 from calflow.events.model import BookingEvent
 from calflow.events.ordering import BookingState, Verdict, ended_by_reschedule, judge
 
@@ -95,69 +95,71 @@ class Inbox:
 
     def publish(self, event: BookingEvent, reference: str | None = None) -> Published:
         """Store ``event`` once under its dedupe key and record this delivery."""
+        return self.publish_many([(event, reference)])[0]
+
+    def publish_many(
+        self, items: Sequence[tuple[BookingEvent, str | None]]
+    ) -> builtins.list[Published]:
+        """:meth:`publish` for several deliveries in one transaction (a group commit).
+
+        On SQLite the transaction takes the write lock at once (``BEGIN IMMEDIATE``):
+        no reader-turned-writer waits in the busy handler. If it fails, nothing of it
+        is stored.
+        """
+        with write_transaction(self.engine) as conn:
+            return [self._publish(conn, event, reference) for event, reference in items]
+
+    def _publish(self, conn: Connection, event: BookingEvent, reference: str | None) -> Published:
         key = event.dedupe_key()
-        now = utcnow()
-        values = {
-            "id": new_event_id(),
-            "workspace_id": self.workspace_id,
-            "dedupe_key": key,
-            "provider": event.provider,
-            "kind": event.kind,
-            "original_type": event.original_type[:80],
-            "booking_uid": event.booking_uid[:200],
-            "integration_id": event.integration_id,
-            "source": event.source,
-            "start": event.start,
-            "occurred_at": event.occurred_at,
-            "received_at": event.received_at,
-            "data": event.to_dict(raw=False),
-            "raw": dict(event.raw),
-            "deliveries": 1,
-            "dispatched_at": None,
-        }
-        with self.engine.begin() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            stmt = (
-                dialect.insert(EventRow)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["workspace_id", "dedupe_key"])
-                .returning(EventRow.id)
-            )
-            created = conn.execute(stmt).scalar_one_or_none()
-            duplicate = created is None
-            stale = False
-            if duplicate:
-                row = conn.execute(
-                    select(EventRow.id, EventRow.data)
-                    .where(EventRow.workspace_id == self.workspace_id, EventRow.dedupe_key == key)
-                    .with_for_update()
-                ).one()
-                event_id = str(row.id)
-                changes: dict[str, Any] = {"deliveries": EventRow.deliveries + 1}
-                merged = _fill_missing(row.data, event)
-                if merged is not None:
-                    changes["data"] = merged
-                conn.execute(update(EventRow).where(EventRow.id == event_id).values(**changes))
+        dialect = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+        created = conn.execute(
+            sql.INSERT_EVENT,
+            {
+                "id": new_event_id(),
+                "workspace_id": self.workspace_id,
+                "dedupe_key": key,
+                "provider": event.provider,
+                "kind": event.kind,
+                "original_type": event.original_type[:80],
+                "booking_uid": event.booking_uid[:200],
+                "integration_id": event.integration_id,
+                "source": event.source,
+                "start": event.start,
+                "occurred_at": event.occurred_at,
+                "received_at": event.received_at,
+                "data": event.to_dict(raw=False),
+                "raw": dict(event.raw),
+            },
+        ).scalar()
+        duplicate = created is None
+        stale = False
+        if duplicate:
+            params = {"workspace_id": self.workspace_id, "dedupe_key": key}
+            row = conn.execute(sql.SELECT_EVENT[dialect], params).one()
+            event_id = str(row.id)
+            merged = _fill_missing(row.data, event)
+            if merged is None:
+                conn.execute(sql.COUNT_DUPLICATE, {"id": event_id})
             else:
-                event_id = str(created)
-                verdict = self._order(conn, event, event_id)
-                stale = not verdict.applies
-                if stale:
-                    conn.execute(
-                        update(EventRow)
-                        .where(EventRow.id == event_id)
-                        .values(ordering="stale", stale_reason=(verdict.reason or "")[:300])
-                    )
-            conn.execute(
-                insert(EventDeliveryRow).values(
-                    event_id=event_id,
-                    source=event.source,
-                    integration_id=event.integration_id,
-                    reference=reference[:200] if reference else None,
-                    duplicate=int(duplicate),
-                    received_at=now,
-                )
-            )
+                conn.execute(sql.COUNT_DUPLICATE_AND_FILL, {"id": event_id, "data": merged})
+        else:
+            event_id = str(created)
+            verdict = self._order(conn, event, event_id)
+            stale = not verdict.applies
+            if stale:
+                reason = (verdict.reason or "")[:300]
+                conn.execute(sql.MARK_STALE, {"id": event_id, "reason": reason})
+        conn.execute(
+            sql.INSERT_DELIVERY,
+            {
+                "event_id": event_id,
+                "source": event.source,
+                "integration_id": event.integration_id,
+                "reference": reference[:200] if reference else None,
+                "duplicate": int(duplicate),
+                "received_at": utcnow(),
+            },
+        )
         return Published(event_id, key, duplicate, stale)
 
     def _order(self, conn: Connection, event: BookingEvent, event_id: str) -> Verdict:
@@ -166,7 +168,7 @@ class Inbox:
             return Verdict(True, None, None)
         if conn.dialect.name == "postgresql":  # SQLite already holds its one write lock
             name = f"{self.workspace_id}\x1f{event.provider}\x1f{event.booking_uid}"
-            conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(name))))
+            conn.execute(sql.BOOKING_LOCK, {"name": name})
         verdict = judge(self._state(conn, event.provider, event.booking_uid), event, event_id)
         if verdict.state is not None:
             self._save_state(conn, event.provider, event.booking_uid, verdict.state)
@@ -178,34 +180,28 @@ class Inbox:
         return verdict
 
     def _state(self, conn: Connection, provider: str, uid: str) -> BookingState | None:
-        query = select(BookingStateRow).where(
-            BookingStateRow.workspace_id == self.workspace_id,
-            BookingStateRow.provider == provider,
-            BookingStateRow.booking_uid == uid[:200],
-        )
-        row = conn.execute(query.with_for_update()).first()
+        dialect = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+        params = {"workspace_id": self.workspace_id, "provider": provider, "booking_uid": uid[:200]}
+        row = conn.execute(sql.SELECT_STATE[dialect], params).first()
         if row is None:
             return None
         return BookingState(row.kind, row.phase, row.occurred_at, row.event_id, row.start, row.end)
 
     def _save_state(self, conn: Connection, provider: str, uid: str, state: BookingState) -> None:
-        values = {
-            "kind": state.kind,
-            "phase": state.phase,
-            "occurred_at": state.occurred_at,
-            "event_id": state.event_id,
-            "start": state.start,
-            "end": state.end,
-            "updated_at": utcnow(),
-        }
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(BookingStateRow).values(
-            workspace_id=self.workspace_id, provider=provider, booking_uid=uid[:200], **values
-        )
         conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["workspace_id", "provider", "booking_uid"], set_=values
-            )
+            sql.SAVE_STATE,
+            {
+                "workspace_id": self.workspace_id,
+                "provider": provider,
+                "booking_uid": uid[:200],
+                "kind": state.kind,
+                "phase": state.phase,
+                "occurred_at": state.occurred_at,
+                "event_id": state.event_id,
+                "start": state.start,
+                "end": state.end,
+                "updated_at": utcnow(),
+            },
         )
 
     def booking_state(self, provider: str, uid: str) -> BookingState | None:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from calflow.integrations import IntegrationStore
-from calflow.server.hooks import Receiver, error, hooks_router
+from calflow.server.hooks import Receiver, error, hooks_route
 from calflow.settings import Settings, get_settings
 
 log = logging.getLogger("calflow.server")
@@ -23,7 +23,7 @@ def create_app(store: IntegrationStore | None = None, settings: Settings | None 
     app = FastAPI(title="calflow", docs_url=None, redoc_url=None)
     receiver = Receiver(store, settings.webhook_max_bytes)
     app.state.receiver = receiver
-    app.include_router(hooks_router(receiver))
+    app.router.routes.append(hooks_route(receiver))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

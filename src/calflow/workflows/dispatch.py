@@ -60,25 +60,25 @@ class Dispatcher:
                     await asyncio.wait_for(stop.wait(), timeout=interval)
 
     async def dispatch_once(self) -> int:
-        """Dispatch one batch of events; returns how many were handled."""
+        """Dispatch one batch of events; returns how many were handled.
+
+        Database work runs in threads: the event loop also serves webhooks.
+        """
         engine = self.svc.store.engine
         conn = await asyncio.to_thread(engine.connect)
         try:
-            if conn.dialect.name == "postgresql":
-                got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY})
-                conn.commit()
-                if not got.scalar():
-                    return 0
+            pg = conn.dialect.name == "postgresql"
+            if pg and not await asyncio.to_thread(_lock, conn, "SELECT pg_try_advisory_lock(:k)"):
+                return 0
             try:
                 return await self._batch(conn)
             finally:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
-                    conn.commit()
+                if pg:
+                    await asyncio.to_thread(_lock, conn, "SELECT pg_advisory_unlock(:k)")
         finally:
             await asyncio.to_thread(conn.close)
 
-    async def _batch(self, conn: Connection) -> int:
+    def _pending(self, conn: Connection) -> tuple[list[Any], dict[str, str]]:
         rows = conn.execute(
             select(EventRow.id, EventRow.data, EventRow.ordering, EventRow.dedupe_key)
             .where(
@@ -88,23 +88,29 @@ class Dispatcher:
             .order_by(EventRow.received_at, EventRow.id)
             .limit(self.batch)
         ).all()
+        names: dict[str, str] = {}
+        if rows:
+            query = select(IntegrationRow.id, IntegrationRow.name)
+            names = dict(conn.execute(query).tuples().all())
         conn.commit()
+        return list(rows), names
+
+    @staticmethod
+    def _done(conn: Connection, ids: list[str]) -> None:
+        # one write per batch: dispatching again after a crash starts nothing twice
+        conn.execute(update(EventRow).where(EventRow.id.in_(ids)).values(dispatched_at=utcnow()))
+        conn.commit()
+
+    async def _batch(self, conn: Connection) -> int:
+        rows, names = await asyncio.to_thread(self._pending, conn)
         if not rows:
             return 0
         workflows = await asyncio.to_thread(self.svc.workflows.list, True)
-        names = dict(conn.execute(select(IntegrationRow.id, IntegrationRow.name)).tuples().all())
-        conn.commit()
         for row in rows:
             if row.ordering != "stale":
                 event = BookingEvent.from_dict(row.data)
                 await self._dispatch(row.id, row.dedupe_key, event, workflows, names)
-        # one write per batch: dispatching again after a crash starts nothing twice
-        conn.execute(
-            update(EventRow)
-            .where(EventRow.id.in_([row.id for row in rows]))
-            .values(dispatched_at=utcnow())
-        )
-        conn.commit()
+        await asyncio.to_thread(self._done, conn, [row.id for row in rows])
         return len(rows)
 
     async def _dispatch(
@@ -172,6 +178,12 @@ class Dispatcher:
         reason = f"booking {event.kind}" + (f": {event.reason}" if event.reason else "")
         for run in runs:
             await DBOS.send_async(run.id, {"type": "cancelled", "reason": reason}, topic=TOPIC)
+
+
+def _lock(conn: Connection, statement: str) -> bool:
+    got = bool(conn.execute(text(statement), {"k": _LOCK_KEY}).scalar())
+    conn.commit()
+    return got
 
 
 def _iso(value: Any) -> str | None:
