@@ -64,7 +64,18 @@ def serve(
             await server.serve()
 
     console.print(f"calflow serving on http://{host}:{port}  (webhooks: /hooks/<integration id>)")
-    asyncio.run(go())
+    with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
+        runner.run(go())
+
+
+def fast_loop_factory() -> Any:
+    """uvloop's event loop where it is installed (uvicorn only picks it when it makes the
+    loop itself), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows
+        return None
+    return uvloop.new_event_loop
 
 
 @events_app.command("list")

@@ -123,7 +123,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     on PostgreSQL it is an ordinary transaction (pair it with
     ``SELECT … FOR UPDATE``). Commits on success, rolls back on error.
     """
-    with engine.connect() as conn:
+    with _writer_lock(engine), engine.connect() as conn:
         _begin_write(conn)
         try:
             yield conn
@@ -131,6 +131,23 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             conn.rollback()
             raise
         conn.commit()
+
+
+_write_locks: dict[int, threading.RLock] = {}
+
+
+@contextmanager
+def _writer_lock(engine: Engine) -> Iterator[None]:
+    """On SQLite, writers of one process queue on a lock: SQLite's own busy handler
+    sleeps in growing steps (up to 100 ms) instead of waking when the lock frees,
+    which showed as latency spikes when the receiver and the dispatcher both wrote."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with _lock:
+        lock = _write_locks.setdefault(id(engine), threading.RLock())
+    with lock:
+        yield
 
 
 def _begin_write(conn: Connection) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from dbos import DBOS, SetWorkflowID
 from sqlalchemy import Connection, select, text, update
 
+from calflow.db.engine import write_transaction
 from calflow.db.models import EventRow, IntegrationRow
 from calflow.db.types import utcnow
 from calflow.events.model import BookingEvent
@@ -43,7 +44,7 @@ STOPPING = ("cancelled", "declined", "checkout_expired")
 
 
 class Dispatcher:
-    def __init__(self, svc: Services, batch: int = 200) -> None:
+    def __init__(self, svc: Services, batch: int = 500) -> None:
         self.svc = svc
         self.batch = batch
 
@@ -55,7 +56,7 @@ class Dispatcher:
             except Exception as exc:  # the loop must survive a database hiccup
                 log.error("dispatch failed (will retry): %s: %s", type(exc).__name__, exc)
                 handled = 0
-            if not handled:
+            if handled < self.batch:  # caught up: wait, so batches stay large under load
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=interval)
 
@@ -95,46 +96,56 @@ class Dispatcher:
         conn.commit()
         return list(rows), names
 
-    @staticmethod
-    def _done(conn: Connection, ids: list[str]) -> None:
+    def _done(self, ids: list[str]) -> None:
         # one write per batch: dispatching again after a crash starts nothing twice
-        conn.execute(update(EventRow).where(EventRow.id.in_(ids)).values(dispatched_at=utcnow()))
-        conn.commit()
+        with write_transaction(self.svc.store.engine) as conn:
+            conn.execute(
+                update(EventRow).where(EventRow.id.in_(ids)).values(dispatched_at=utcnow())
+            )
 
     async def _batch(self, conn: Connection) -> int:
         rows, names = await asyncio.to_thread(self._pending, conn)
         if not rows:
             return 0
         workflows = await asyncio.to_thread(self.svc.workflows.list, True)
-        for row in rows:
-            if row.ordering != "stale":
-                event = BookingEvent.from_dict(row.data)
-                await self._dispatch(row.id, row.dedupe_key, event, workflows, names)
-        await asyncio.to_thread(self._done, conn, [row.id for row in rows])
+        plan = await asyncio.to_thread(self._plan, rows, workflows, names)
+        for event_id, dedupe_key, event, matched in plan:
+            await self._dispatch(event_id, dedupe_key, event, matched)
+        await asyncio.to_thread(self._done, [row.id for row in rows])
         return len(rows)
 
+    @staticmethod
+    def _plan(
+        rows: list[Any], workflows: list[Any], names: dict[str, str]
+    ) -> list[tuple[str, str, BookingEvent, list[Any]]]:
+        """What each event needs (off the event loop: parsing and matching cost CPU)."""
+        plan = []
+        for row in rows:
+            if row.ordering == "stale":
+                continue
+            event = BookingEvent.from_dict(row.data)
+            matched = []
+            for wf in workflows:
+                ok, problem = matches(wf.definition.trigger, event, names)
+                if problem:
+                    log.warning("workflow %s: trigger.when failed for %s: %s",
+                                wf.name, row.id, problem)  # fmt: skip
+                if ok:
+                    matched.append(wf)
+            if matched or event.kind in MOVING or event.kind in STOPPING:
+                plan.append((row.id, row.dedupe_key, event, matched))
+        return plan
+
     async def _dispatch(
-        self,
-        event_id: str,
-        dedupe_key: str,
-        event: BookingEvent,
-        workflows: list[Any],
-        names: dict[str, str],
+        self, event_id: str, dedupe_key: str, event: BookingEvent, matched: list[Any]
     ) -> None:
         following: set[str] = set()
         if event.kind in MOVING:
             following = await self._move(event)
         elif event.kind in STOPPING:
             await self._stop(event)
-        for wf in workflows:
-            if wf.id in following:
-                continue  # its run for this booking already moved with the booking
-            ok, problem = matches(wf.definition.trigger, event, names)
-            if problem:
-                log.warning(
-                    "workflow %s: trigger.when failed for %s: %s", wf.name, event_id, problem
-                )
-            if ok:
+        for wf in matched:
+            if wf.id not in following:  # else its run for this booking moved with it
                 await self._start(wf, event_id, dedupe_key, event)
 
     async def _start(self, wf: Any, event_id: str, dedupe_key: str, event: BookingEvent) -> None:

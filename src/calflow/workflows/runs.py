@@ -19,6 +19,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from calflow.db.engine import write_transaction
 from calflow.db.models import DEFAULT_WORKSPACE, RunRow, RunStepRow
 from calflow.db.types import utcnow
 from calflow.errors import NotFoundError
@@ -93,7 +94,7 @@ class RunStore:
             "created_at": utcnow(),
             "updated_at": utcnow(),
         }
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             stmt = (
                 dialect.insert(RunRow)
@@ -110,7 +111,7 @@ class RunStore:
             values.setdefault("next_due_at", None)
         if "error" in values and values["error"] is not None:
             values["error"] = _jsonable(values["error"])
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
 
     def record_step(
@@ -127,7 +128,7 @@ class RunStore:
         due_at: datetime | None = None,
         started_at: datetime | None = None,
     ) -> None:
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 insert(RunStepRow).values(
                     run_id=run_id,
