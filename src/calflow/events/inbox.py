@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from calflow.db.engine import write_transaction
@@ -107,13 +107,12 @@ class Inbox:
         is stored.
         """
         with write_transaction(self.engine) as conn:
-            return [self._publish(conn, event, reference) for event, reference in items]
+            writer = sql.Writer(conn)
+            return [self._publish(writer, event, reference) for event, reference in items]
 
-    def _publish(self, conn: Connection, event: BookingEvent, reference: str | None) -> Published:
+    def _publish(self, w: sql.Writer, event: BookingEvent, reference: str | None) -> Published:
         key = event.dedupe_key()
-        dialect = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
-        created = conn.execute(
-            sql.INSERT_EVENT,
+        created = w.insert_event(
             {
                 "id": new_event_id(),
                 "workspace_id": self.workspace_id,
@@ -129,27 +128,24 @@ class Inbox:
                 "received_at": event.received_at,
                 "data": event.to_dict(raw=False),
                 "raw": dict(event.raw),
-            },
-        ).scalar()
+            }
+        )
         duplicate = created is None
         stale = False
-        if duplicate:
-            params = {"workspace_id": self.workspace_id, "dedupe_key": key}
-            row = conn.execute(sql.SELECT_EVENT[dialect], params).one()
-            event_id = str(row.id)
-            merged = _fill_missing(row.data, event)
+        if created is None:
+            event_id, data = w.select_event(self.workspace_id, key)
+            merged = _fill_missing(data, event)
             if merged is None:
-                conn.execute(sql.COUNT_DUPLICATE, {"id": event_id})
+                w.execute(sql.COUNT_DUPLICATE, {"id": event_id})
             else:
-                conn.execute(sql.COUNT_DUPLICATE_AND_FILL, {"id": event_id, "data": merged})
+                w.execute(sql.COUNT_DUPLICATE_AND_FILL, {"id": event_id, "data": merged})
         else:
-            event_id = str(created)
-            verdict = self._order(conn, event, event_id)
+            event_id = created
+            verdict = self._order(w, event, event_id)
             stale = not verdict.applies
             if stale:
-                reason = (verdict.reason or "")[:300]
-                conn.execute(sql.MARK_STALE, {"id": event_id, "reason": reason})
-        conn.execute(
+                w.execute(sql.MARK_STALE, {"id": event_id, "reason": (verdict.reason or "")[:300]})
+        w.execute(
             sql.INSERT_DELIVERY,
             {
                 "event_id": event_id,
@@ -162,33 +158,28 @@ class Inbox:
         )
         return Published(event_id, key, duplicate, stale)
 
-    def _order(self, conn: Connection, event: BookingEvent, event_id: str) -> Verdict:
+    def _order(self, w: sql.Writer, event: BookingEvent, event_id: str) -> Verdict:
         """Judge ``event`` against its booking's state and store the state it leads to."""
         if not event.booking_uid:
             return Verdict(True, None, None)
-        if conn.dialect.name == "postgresql":  # SQLite already holds its one write lock
-            name = f"{self.workspace_id}\x1f{event.provider}\x1f{event.booking_uid}"
-            conn.execute(sql.BOOKING_LOCK, {"name": name})
-        verdict = judge(self._state(conn, event.provider, event.booking_uid), event, event_id)
+        w.lock_booking(f"{self.workspace_id}\x1f{event.provider}\x1f{event.booking_uid}")
+        verdict = judge(self._state(w, event.provider, event.booking_uid), event, event_id)
         if verdict.state is not None:
-            self._save_state(conn, event.provider, event.booking_uid, verdict.state)
+            self._save_state(w, event.provider, event.booking_uid, verdict.state)
         away = ended_by_reschedule(event, event_id) if verdict.applies else None
         if away is not None and event.previous_uid:
-            old = self._state(conn, event.provider, event.previous_uid)
+            old = self._state(w, event.provider, event.previous_uid)
             if old is None or old.phase < away.phase:
-                self._save_state(conn, event.provider, event.previous_uid, away)
+                self._save_state(w, event.provider, event.previous_uid, away)
         return verdict
 
-    def _state(self, conn: Connection, provider: str, uid: str) -> BookingState | None:
-        dialect = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+    def _state(self, w: sql.Writer, provider: str, uid: str) -> BookingState | None:
         params = {"workspace_id": self.workspace_id, "provider": provider, "booking_uid": uid[:200]}
-        row = conn.execute(sql.SELECT_STATE[dialect], params).first()
-        if row is None:
-            return None
-        return BookingState(row.kind, row.phase, row.occurred_at, row.event_id, row.start, row.end)
+        row = w.select_state(params)
+        return None if row is None else BookingState(*row)
 
-    def _save_state(self, conn: Connection, provider: str, uid: str, state: BookingState) -> None:
-        conn.execute(
+    def _save_state(self, w: sql.Writer, provider: str, uid: str, state: BookingState) -> None:
+        w.execute(
             sql.SAVE_STATE,
             {
                 "workspace_id": self.workspace_id,
@@ -207,7 +198,7 @@ class Inbox:
     def booking_state(self, provider: str, uid: str) -> BookingState | None:
         """Where a booking stands: the last schedule change that applied to it."""
         with self.engine.connect() as conn:
-            return self._state(conn, provider, uid)
+            return self._state(sql.Writer(conn), provider, uid)
 
     def get(self, event_id: str) -> dict[str, Any]:
         """One event with its delivery history (``NotFoundError`` if unknown)."""

@@ -79,9 +79,10 @@ class Dispatcher:
         finally:
             await asyncio.to_thread(conn.close)
 
-    def _pending(self, conn: Connection) -> tuple[list[Any], dict[str, str]]:
+    def _pending(self, conn: Connection) -> list[Any]:
+        """The next undispatched events, without their (costly to parse) documents."""
         rows = conn.execute(
-            select(EventRow.id, EventRow.data, EventRow.ordering, EventRow.dedupe_key)
+            select(EventRow.id, EventRow.kind, EventRow.ordering, EventRow.dedupe_key)
             .where(
                 EventRow.workspace_id == self.svc.store.workspace_id,
                 EventRow.dispatched_at.is_(None),
@@ -89,12 +90,20 @@ class Dispatcher:
             .order_by(EventRow.received_at, EventRow.id)
             .limit(self.batch)
         ).all()
-        names: dict[str, str] = {}
-        if rows:
-            query = select(IntegrationRow.id, IntegrationRow.name)
-            names = dict(conn.execute(query).tuples().all())
         conn.commit()
-        return list(rows), names
+        return list(rows)
+
+    def _documents(self, conn: Connection, ids: list[str]) -> dict[str, Any]:
+        """The events that may start or change runs, parsed, and integration names."""
+        found: dict[str, Any] = {}
+        for start in range(0, len(ids), 200):
+            query = select(EventRow.id, EventRow.data).where(
+                EventRow.id.in_(ids[start : start + 200])
+            )
+            found.update(conn.execute(query).tuples().all())
+        names = dict(conn.execute(select(IntegrationRow.id, IntegrationRow.name)).tuples().all())
+        conn.commit()
+        return {"data": found, "names": names}
 
     def _done(self, ids: list[str]) -> None:
         # one write per batch: dispatching again after a crash starts nothing twice
@@ -104,26 +113,31 @@ class Dispatcher:
             )
 
     async def _batch(self, conn: Connection) -> int:
-        rows, names = await asyncio.to_thread(self._pending, conn)
+        rows = await asyncio.to_thread(self._pending, conn)
         if not rows:
             return 0
         workflows = await asyncio.to_thread(self.svc.workflows.list, True)
-        plan = await asyncio.to_thread(self._plan, rows, workflows, names)
-        for event_id, dedupe_key, event, matched in plan:
-            await self._dispatch(event_id, dedupe_key, event, matched)
+        kinds = {k for wf in workflows for k in wf.definition.trigger.kinds}
+        kinds.update(MOVING, STOPPING)
+        # only events some workflow could care about are read and parsed
+        wanted = [r for r in rows if r.ordering != "stale" and r.kind in kinds]
+        if wanted:
+            docs = await asyncio.to_thread(self._documents, conn, [r.id for r in wanted])
+            plan = await asyncio.to_thread(self._plan, wanted, docs, workflows)
+            for event_id, dedupe_key, event, matched in plan:
+                await self._dispatch(event_id, dedupe_key, event, matched)
         await asyncio.to_thread(self._done, [row.id for row in rows])
         return len(rows)
 
     @staticmethod
     def _plan(
-        rows: list[Any], workflows: list[Any], names: dict[str, str]
+        rows: list[Any], docs: dict[str, Any], workflows: list[Any]
     ) -> list[tuple[str, str, BookingEvent, list[Any]]]:
         """What each event needs (off the event loop: parsing and matching cost CPU)."""
         plan = []
+        names = docs["names"]
         for row in rows:
-            if row.ordering == "stale":
-                continue
-            event = BookingEvent.from_dict(row.data)
+            event = BookingEvent.from_dict(docs["data"][row.id])
             matched = []
             for wf in workflows:
                 ok, problem = matches(wf.definition.trigger, event, names)

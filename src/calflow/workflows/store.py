@@ -59,9 +59,13 @@ class WorkflowStore:
         self.engine = engine
         self.workspace_id = workspace_id
         self.registry = registry
+        self._parsed: dict[tuple[str, int], WorkflowDef] = {}
 
     def _load(self, row: WorkflowRow) -> StoredWorkflow:
-        definition = parse(row.definition, self.registry)
+        definition = self._parsed.get((row.id, row.version))
+        if definition is None:  # a version's definition never changes: parse it once
+            definition = parse(row.definition, self.registry)
+            self._parsed[(row.id, row.version)] = definition
         return StoredWorkflow(
             row.id, row.name, row.version, bool(row.enabled), definition, row.updated_at.isoformat()
         )
