@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 from calflow.flowapp.context import ActionContext
@@ -69,6 +70,19 @@ class Action(ABC):
     @abstractmethod
     async def execute(self, data: dict[str, Any], ctx: ActionContext) -> ActionResult:
         """Run with validated input; return a result on one of ``ports``."""
+
+    async def reconcile(
+        self, data: dict[str, Any], ctx: ActionContext, since: datetime
+    ) -> ActionResult | None:
+        """Did an attempt of this exact call, begun at ``since``, already take effect?
+
+        The workflow engine asks before running a step again whose previous execution
+        was cut off (a crash between the provider's answer and the checkpoint). Return
+        that attempt's result if the provider shows it happened, None if it did not.
+        The default, None, means the step runs again: at-least-once for actions that
+        cannot look their effects up.
+        """
+        return None
 
 
 class DataFetcher(ABC):

@@ -7,6 +7,7 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -245,6 +246,22 @@ class Runner:
         if ctx.changes:
             result.meta["booking_changes"] = len(ctx.changes)
         return result
+
+    async def reconcile_action(
+        self,
+        app_key: str,
+        action_key: str,
+        data: Mapping[str, Any] | None,
+        integration: str | Integration | None,
+        since: datetime,
+    ) -> ActionResult | None:
+        """The result of an earlier, cut-off attempt of this call if the provider shows it
+        took effect (see ``Action.reconcile``); None if it did not or cannot be told.
+        Provider errors propagate: better to wait than to send twice."""
+        app = self.registry.app(app_key)
+        action_cls = app.action(action_key)
+        prepared = action_cls.input_schema().prepare(data if data is not None else {})
+        return await action_cls().reconcile(prepared, self.context(app, integration), since)
 
     async def fetch_options(
         self,

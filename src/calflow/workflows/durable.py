@@ -149,7 +149,7 @@ async def _attempts(
         queue = await DBOS.retrieve_queue_async(queue_name) if queue_name else None
         if queue is not None:
             handle = await queue.enqueue_async(call_workflow, run_id, raw, ctx, attempt)
-            result = await handle.get_result()
+            result = await handle.get_result(polling_interval_sec=0.2)
         else:
             result = await _call(run_id, raw, ctx, attempt)
         if not result.get("retryable") or attempt >= step.retry.max_attempts:

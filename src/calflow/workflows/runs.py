@@ -145,6 +145,45 @@ class RunStore:
                 )
             )
 
+    def start_step(
+        self, run_id: str, step_id: str, attempt: int, input: Any, started_at: datetime
+    ) -> int:
+        """Record that an attempt is about to call its action (the intent); returns its row."""
+        with write_transaction(self.engine) as conn:
+            row = conn.execute(
+                insert(RunStepRow)
+                .values(run_id=run_id, step_id=step_id, attempt=attempt, status="started",
+                        input=_jsonable(input) if input is not None else None,
+                        started_at=started_at)
+                .returning(RunStepRow.id)
+            ).scalar_one()  # fmt: skip
+            return int(row)
+
+    def finish_step(
+        self, row_id: int, *, status: str, port: str | None, output: Any, error: Any
+    ) -> None:
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                update(RunStepRow)
+                .where(RunStepRow.id == row_id)
+                .values(status=status, port=port,
+                        output=_jsonable(output) if output is not None else None,
+                        error=_jsonable(error) if error is not None else None,
+                        finished_at=utcnow())
+            )  # fmt: skip
+
+    def unfinished(self, run_id: str, step_id: str) -> tuple[int, datetime] | None:
+        """The latest attempt of a step that began calling its action and never finished
+        (its process died in between): (row id, when it began)."""
+        with Session(self.engine) as session:
+            row = session.execute(
+                select(RunStepRow.id, RunStepRow.started_at)
+                .where(RunStepRow.run_id == run_id, RunStepRow.step_id == step_id,
+                       RunStepRow.status == "started")
+                .order_by(RunStepRow.id.desc())
+            ).first()  # fmt: skip
+            return None if row is None else (int(row.id), row.started_at)
+
     def active_for_booking(self, provider: str, booking_uid: str) -> builtins.list[RunRow]:
         """Runs of a booking that are not finished (queued, waiting or running)."""
         with Session(self.engine) as session:

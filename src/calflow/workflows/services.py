@@ -7,6 +7,7 @@ DBOS calls steps as plain functions, so they reach calflow's objects through the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +48,7 @@ class Services:
     runs: RunStore
     workflows: WorkflowStore
     _queues: set[str] = field(default_factory=set)
+    _gates: dict[tuple[int, str], asyncio.Semaphore] = field(default_factory=dict)
     _runners: dict[int, tuple[asyncio.AbstractEventLoop, Runner]] = field(default_factory=dict)
 
     @classmethod
@@ -85,23 +87,43 @@ class Services:
     async def call_action(
         self, run_id: str, step: dict[str, Any], ctx: dict[str, Any], attempt: int
     ) -> dict[str, Any]:
+        """Render, record the intent, call the action, record the outcome; never raises.
+
+        If an earlier execution of this step began calling its action and died before
+        its outcome was recorded, the action is first asked whether that call took effect
+        (``Action.reconcile``: Twilio looks the message up), so a crash at the worst
+        moment does not send twice.
+        """
         from calflow.workflows.durable import classify, failure, render_input
 
         started = datetime.now().astimezone()
         secrets: list[str] = []
         rendered: Any = None
+        row_id: int | None = None
         try:
             rendered, integration_ref = render_input(step, ctx)
-            integration = (
-                await asyncio.to_thread(self.store.get, integration_ref)
-                if integration_ref
-                else None
-            )
+            integration = None
+            if integration_ref:
+                integration = await asyncio.to_thread(self.store.get, integration_ref)
             if integration is not None:
                 secrets = [s.get_secret_value() for s in integration.secrets.values()]
-            action = await self.runner().run_action(
-                step["app"], step["action"], rendered, integration, raise_retryable=True
+            earlier = await asyncio.to_thread(self.runs.unfinished, run_id, step["id"])
+            row_id = await asyncio.to_thread(
+                self.runs.start_step, run_id, step["id"], attempt, mask(rendered, secrets), started
             )
+            action = None
+            if earlier is not None:
+                action = await self.runner().reconcile_action(
+                    step["app"], step["action"], rendered, integration, earlier[1]
+                )
+                cut = {"reason": "the process stopped during the call"}
+                await asyncio.to_thread(self.runs.finish_step, earlier[0], status="interrupted",
+                                        port=None, output=None, error=cut)  # fmt: skip
+            if action is None:
+                async with self._gate(step["app"], integration):
+                    action = await self.runner().run_action(
+                        step["app"], step["action"], rendered, integration, raise_retryable=True
+                    )
             result = {**action.to_dict(), "retryable": False}
         except templates.TemplateProblem as exc:
             result = failure("TEMPLATE_ERROR", str(exc))
@@ -112,18 +134,16 @@ class Services:
         if not result["success"]:
             error = {k: result.get(k) for k in ("code", "message", "retry_after", "details")
                      if result.get(k) is not None}  # fmt: skip
-        await asyncio.to_thread(
-            self.runs.record_step,
-            run_id,
-            step["id"],
-            attempt,
-            status="succeeded" if result["success"] else "failed",
-            port=result["port"],
-            input=mask(rendered, secrets),
-            output=mask(output, secrets),
-            error=mask(error, secrets),
-            started_at=started,
-        )
+        status = "succeeded" if result["success"] else "failed"
+        masked = {"output": mask(output, secrets), "error": mask(error, secrets)}
+        if row_id is None:
+            await asyncio.to_thread(self.runs.record_step, run_id, step["id"], attempt,
+                                    status=status, port=result["port"],
+                                    input=mask(rendered, secrets), started_at=started,
+                                    **masked)  # fmt: skip
+        else:
+            await asyncio.to_thread(self.runs.finish_step, row_id, status=status,
+                                    port=result["port"], **masked)  # fmt: skip
         clean: dict[str, Any] = json.loads(json.dumps(result, default=str))
         return clean
 
@@ -134,8 +154,8 @@ class Services:
         try:
             app = self.registry.app(step["app"])
             _, ref = render_input({**step, "input": {}}, ctx)
-            if not ref or (app.rate_limit is None and app.concurrency is None):
-                return None
+            if not ref or app.rate_limit is None:
+                return None  # concurrency alone is kept in-process (see call_action)
             integration = await asyncio.to_thread(self.store.get, ref)
         except (CalflowError, templates.TemplateProblem):
             return None  # the call itself reports the problem
@@ -150,6 +170,18 @@ class Services:
             )
             self._queues.add(name)
         return name
+
+    def _gate(self, app_key: str, integration: Any) -> Any:
+        """At most ``app.concurrency`` calls of one integration in flight in this worker."""
+        app = self.registry.app(app_key)
+        if integration is None or not app.concurrency:
+            return contextlib.nullcontext()
+        loop = asyncio.get_running_loop()
+        key = (id(loop), integration.id)
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = asyncio.Semaphore(app.concurrency)
+        return gate
 
     def booking_news(self, provider: str, booking: dict[str, Any]) -> dict[str, Any]:
         """Follow the booking's stored state: ended (with the reason) or moved."""

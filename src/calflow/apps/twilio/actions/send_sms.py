@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -51,6 +53,17 @@ _FIELDS = (
     "error_message",
     "uri",
 )
+
+
+_SKEW = timedelta(minutes=2)
+"""Clock difference tolerated between calflow and Twilio when matching a message."""
+
+
+def _created(value: Any) -> datetime | None:
+    try:
+        return parsedate_to_datetime(str(value)) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _segments(value: Any) -> int | None:
@@ -144,3 +157,22 @@ class SendSms(Action):
         if not isinstance(resp.body, Mapping) or not resp.body.get("sid"):
             return ActionResult.fail("BAD_RESPONSE", "Twilio answered without a message SID")
         return ActionResult.ok(sent_data(resp.body), port="sent")
+
+    async def reconcile(
+        self, data: dict[str, Any], ctx: ActionContext, since: datetime
+    ) -> ActionResult | None:
+        """A message to the same number with the same body created since ``since``."""
+        region = data.get("default_phone_region") or ctx.value("default_phone_region")
+        try:
+            to = to_e164(data["to"], str(region) if region else None, "to")
+        except ValidationError:
+            return None  # it was refused before sending
+        client = TwilioClient(ctx)
+        query = {"To": to, "DateSent>": since.strftime("%Y-%m-%d"), "PageSize": "100"}
+        resp = await client.request("GET", client.account_path("/Messages"), params=query)
+        messages = resp.body.get("messages") if isinstance(resp.body, Mapping) else None
+        for message in messages or []:
+            created = _created(message.get("date_created"))
+            if message.get("body") == data["body"] and created and created >= since - _SKEW:
+                return ActionResult.ok({**sent_data(message), "reconciled": True}, port="sent")
+        return None
