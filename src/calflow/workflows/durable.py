@@ -13,6 +13,7 @@ started (JSON), so a recovered run replays exactly what it began with.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,21 +42,13 @@ def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
-def due_time(step: StepDef, booking: dict[str, Any], previous_at: datetime) -> datetime | None:
+def due_time(step: dict[str, Any], booking: dict[str, Any]) -> datetime | None:
     """When ``step`` is due, or None for at once (an anchor the booking lacks: at once)."""
-    anchor = step.at.anchor
+    anchor = step.get("anchor", "event")
     if anchor == "event":
         return None
-    if anchor == "previous":
-        base: datetime | None = previous_at
-    else:
-        base = _dt(booking.get(anchor))
-    return base + timedelta(seconds=step.at.offset) if base else None
-
-
-@DBOS.step(name="calflow.now")
-async def _now() -> str:
-    return datetime.now(UTC).isoformat()
+    base = _dt(step.get("previous_at") if anchor == "previous" else booking.get(anchor))
+    return base + timedelta(seconds=float(step.get("offset") or 0)) if base else None
 
 
 @DBOS.step(name="calflow.mark")
@@ -66,16 +59,18 @@ async def _mark(run_id: str, values: dict[str, Any]) -> None:
     await asyncio.to_thread(services().runs.update, run_id, **values)
 
 
-@DBOS.step(name="calflow.record")
-async def _record(run_id: str, step_id: str, values: dict[str, Any]) -> None:
-    due = _dt(values.pop("due_at", None))
-    await asyncio.to_thread(services().runs.record_step, run_id, step_id, 1, due_at=due, **values)
+@DBOS.step(name="calflow.end")
+async def _end(run_id: str, step_id: str, record: dict[str, Any], values: dict[str, Any]) -> None:
+    """Record a step that did not call its action (cancelled, skipped) and update the run."""
+    svc = services()
+    await asyncio.to_thread(svc.runs.record_step, run_id, step_id, 1, **record)
+    await asyncio.to_thread(svc.runs.update, run_id, **values)
 
 
-@DBOS.step(name="calflow.booking")
-async def _booking_news(provider: str, booking: dict[str, Any]) -> dict[str, Any]:
-    """What the stored booking state says now: ``{"ended": reason}`` or new uid/start/end."""
-    return await asyncio.to_thread(services().booking_news, provider, booking)
+@DBOS.step(name="calflow.check")
+async def _check(run_id: str, step: dict[str, Any], booking: dict[str, Any]) -> dict[str, Any]:
+    """Where the run stands before a step: the booking's news, the time, the due time."""
+    return await asyncio.to_thread(services().check, run_id, step, booking)
 
 
 @DBOS.step(name="calflow.action")
@@ -112,28 +107,19 @@ def _apply(message: Any, booking: dict[str, Any]) -> str | None:
     return None
 
 
-async def _wait(
-    run_id: str, step: StepDef, booking: dict[str, Any], previous_at: datetime, follows: bool
-) -> str:
-    """Wait until ``step`` is due: ``go``, ``past`` (due before the run got here) or
-    ``cancelled:<reason>``."""
+async def _wait(run_id: str, raw: dict[str, Any], booking: dict[str, Any], follows: bool) -> str:
+    """Wait until the step is due: ``go``, ``past`` (due before the run got here) or
+    ``cancelled:<reason>``. One checkpointed check per wake-up."""
     first = True
     while True:
-        if follows:
-            news = await _booking_news(booking["provider"], dict(booking))
-            if news.get("ended"):
-                return f"cancelled:{news['ended']}"
-            booking.update({k: v for k, v in news.items() if k in ("uid", "start", "end")})
-        due = due_time(step, booking, previous_at)
-        now = _dt(await _now()) or datetime.now(UTC)
-        if due is None or now >= due:
-            late = due is not None and first and (now - due).total_seconds() > PAST_GRACE_S
-            return "past" if late else "go"
+        seen = await _check(run_id, {**raw, "first": first, "follows": follows}, dict(booking))
+        if seen.get("ended"):
+            return f"cancelled:{seen['ended']}"
+        booking.update(seen["booking"])
+        if seen["state"] != "wait":
+            return str(seen["state"])
         first = False
-        await _mark(run_id, {"status": "waiting", "current_step": step.id,
-                             "next_due_at": _iso(due)})  # fmt: skip
-        timeout = min((due - now).total_seconds(), MAX_WAIT_S)
-        message = await DBOS.recv_async(TOPIC, timeout_seconds=max(timeout, 0.01))
+        message = await DBOS.recv_async(TOPIC, timeout_seconds=float(seen["wait_s"]))
         if follows:
             reason = _apply(message, booking)
             if reason is not None:
@@ -144,7 +130,8 @@ async def _attempts(
     run_id: str, step: StepDef, raw: dict[str, Any], ctx: dict[str, Any]
 ) -> dict[str, Any]:
     attempt = 1
-    queue_name = await _queue_for(raw, ctx)
+    limited = services().registry.app(step.app).rate_limit is not None
+    queue_name = await _queue_for(raw, ctx) if limited else None
     while True:
         queue = await DBOS.retrieve_queue_async(queue_name) if queue_name else None
         if queue is not None:
@@ -156,7 +143,8 @@ async def _attempts(
             result["attempts"] = attempt
             return result
         delay = max(float(result.get("retry_after") or 0), step.retry.delay(attempt))
-        retry_at = _iso(datetime.now(UTC) + timedelta(seconds=delay))
+        finished = _dt(result.get("finished_at")) or datetime.now(UTC)
+        retry_at = _iso(finished + timedelta(seconds=delay))
         await _mark(run_id, {"status": "waiting", "current_step": step.id, "next_due_at": retry_at})
         await DBOS.sleep_async(delay)
         attempt += 1
@@ -177,7 +165,7 @@ async def run_workflow(
     outputs: dict[str, Any] | None = None,
 ) -> str:
     """Run ``definition``'s steps for ``event`` from ``start_step``; returns the final status."""
-    wf: WorkflowDef = parse(definition, services().registry)
+    wf = _parsed(definition)
     ev = BookingEvent.from_dict(event)
     follows = follows_booking(ev.kind)
     booking: dict[str, Any] = {
@@ -188,29 +176,27 @@ async def run_workflow(
     }
     done: dict[str, Any] = dict(outputs or {})
     index = wf.index(start_step) if start_step else 0
-    previous_at = _dt(await _now()) or datetime.now(UTC)
-    await _mark(run_id, {"status": "running", "current_step": wf.steps[index].id})
+    previous_at = _iso(ev.received_at)
     while index < len(wf.steps):
         step = wf.steps[index]
-        raw = _step_source(wf, step)
-        waited = await _wait(run_id, step, booking, previous_at, follows)
+        raw = {**_step_source(wf, step), "previous_at": previous_at}
+        waited = await _wait(run_id, raw, booking, follows)
         if waited.startswith("cancelled:"):
             reason = waited.split(":", 1)[1]
-            await _record(run_id, step.id, {"status": "cancelled", "error": {"reason": reason}})
-            await _mark(run_id, {"status": "cancelled", "cancel_reason": reason[:300],
-                                 "current_step": step.id})  # fmt: skip
+            await _end(run_id, step.id, {"status": "cancelled", "error": {"reason": reason}},
+                       {"status": "cancelled", "cancel_reason": reason[:300],
+                        "current_step": step.id})  # fmt: skip
             return "cancelled"
         if waited == "past" and step.skip_if_past:
             skipped = {"status": "skipped", "error": {"reason": "its time had already passed"}}
-            await _record(run_id, step.id, skipped)
+            await _end(run_id, step.id, skipped, {"current_step": step.id})
             index += 1
             continue
-        await _mark(run_id, {"status": "running", "current_step": step.id, "next_due_at": None})
         ctx = {"event": event, "booking": booking, "steps": done}
         result = await _attempts(run_id, step, raw, ctx)
         done[step.id] = {"port": result["port"], "data": result.get("data"),
                          "success": result["success"], "code": result.get("code")}  # fmt: skip
-        previous_at = _dt(await _now()) or datetime.now(UTC)
+        previous_at = result.get("finished_at") or previous_at
         target = step.on.get(result["port"])
         if target == END:
             break
@@ -227,6 +213,20 @@ async def run_workflow(
     return "succeeded"
 
 
+_DEFINITIONS: dict[str, WorkflowDef] = {}
+
+
+def _parsed(definition: dict[str, Any]) -> WorkflowDef:
+    """The definition a run started with, validated once per process (not once per run)."""
+    key = json.dumps(definition, sort_keys=True, default=str)
+    found = _DEFINITIONS.get(key)
+    if found is None:
+        if len(_DEFINITIONS) > 256:
+            _DEFINITIONS.clear()
+        found = _DEFINITIONS[key] = parse(definition, services().registry)
+    return found
+
+
 def _step_source(wf: WorkflowDef, step: StepDef) -> dict[str, Any]:
     return {
         "id": step.id,
@@ -234,7 +234,8 @@ def _step_source(wf: WorkflowDef, step: StepDef) -> dict[str, Any]:
         "action": step.action,
         "integration": step.integration,
         "input": dict(step.input),
-        "due_at": None,
+        "anchor": step.at.anchor,
+        "offset": step.at.offset,
     }
 
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from dbos import DBOS
@@ -144,8 +144,31 @@ class Services:
         else:
             await asyncio.to_thread(self.runs.finish_step, row_id, status=status,
                                     port=result["port"], **masked)  # fmt: skip
+        result["finished_at"] = datetime.now(UTC).isoformat()
         clean: dict[str, Any] = json.loads(json.dumps(result, default=str))
         return clean
+
+    def check(self, run_id: str, step: dict[str, Any], booking: dict[str, Any]) -> dict[str, Any]:
+        """Before a step (and at each wake-up): follow the booking, compare with the clock,
+        and record whether the run waits (and until when) or goes on."""
+        from calflow.workflows.durable import MAX_WAIT_S, PAST_GRACE_S, due_time
+
+        booking = dict(booking)
+        if step.get("follows"):
+            news = self.booking_news(str(booking.get("provider")), booking)
+            if news.get("ended"):
+                return {"ended": news["ended"]}
+            booking.update({k: v for k, v in news.items() if k in ("uid", "start", "end")})
+        due = due_time(step, booking)
+        now = datetime.now(UTC)
+        moved = {k: booking.get(k) for k in ("uid", "start", "end")}
+        if due is not None and now < due:
+            self.runs.update(run_id, status="waiting", current_step=step["id"], next_due_at=due)
+            wait = min((due - now).total_seconds(), MAX_WAIT_S)
+            return {"state": "wait", "wait_s": max(wait, 0.01), "booking": moved}
+        late = due is not None and step.get("first") and (now - due).total_seconds() > PAST_GRACE_S
+        self.runs.update(run_id, status="running", current_step=step["id"], next_due_at=None)
+        return {"state": "past" if late else "go", "booking": moved}
 
     async def queue_for(self, step: dict[str, Any], ctx: dict[str, Any]) -> str | None:
         """Register (once per process) and name the rate-limited queue of the step's integration."""
