@@ -96,9 +96,9 @@ async def test_a_failure_without_a_route_dead_letters_and_retry_resumes_from_it(
         return h.run(run["id"])["status"] == "succeeded"
 
     await h.until(retried, what="the retried run to succeed")
-    steps = [(s["step"], s["status"]) for s in h.run(run["id"])["steps"]]
-    assert steps.count(("first", "succeeded")) == 1  # not sent again
-    assert steps[-1] == ("second", "succeeded")
+    steps = [(s["step"], s["attempt"], s["status"]) for s in h.run(run["id"])["steps"]]
+    assert steps.count(("first", 1, "succeeded")) == 1  # not sent again
+    assert steps[-1] == ("second", 3, "succeeded")  # the attempts go on counting
     assert h.runs(dead=True) == []
 
 

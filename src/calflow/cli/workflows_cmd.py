@@ -241,7 +241,12 @@ def retry(
 
 
 def worker(
-    concurrency: int = typer.Option(32, "--concurrency", help="Runs in flight in this process."),
+    concurrency: int = typer.Option(
+        0,
+        "--concurrency",
+        min=0,
+        help="Most runs this worker holds at once, waiting ones included (0: no limit).",
+    ),
     worker_id: str = typer.Option(None, "--id", help="Stable worker id (default: host name)."),
 ) -> None:
     """Run workflows: dispatch stored events and execute runs (scale out on PostgreSQL)."""

@@ -187,7 +187,8 @@ class Dispatcher:
         old_uid = event.previous_uid or event.booking_uid
         runs = await asyncio.to_thread(self.svc.runs.active_for_booking, event.provider, old_uid)
         message = {"type": "rescheduled", "uid": event.booking_uid,
-                   "start": _iso(event.start), "end": _iso(event.end)}  # fmt: skip
+                   "start": _iso(event.start), "end": _iso(event.end),
+                   "moved_at": _iso(event.received_at)}  # fmt: skip
         moved: set[str] = set()
         for run in runs:
             await DBOS.send_async(run.id, message, topic=TOPIC)

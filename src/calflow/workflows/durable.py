@@ -31,7 +31,8 @@ TOPIC = "booking"
 MAX_WAIT_S = 6 * 3600.0
 """A long wait is cut into chunks so the run re-reads the booking now and then."""
 PAST_GRACE_S = 60.0
-"""A step whose time had passed by more than this when the run reached it is skipped."""
+"""A step that was due more than this before calflow learned of its booking (or of the
+booking's move) is skipped (``skip_if_past``)."""
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -101,7 +102,7 @@ def _apply(message: Any, booking: dict[str, Any]) -> str | None:
         return None
     if message.get("type") == "cancelled":
         return str(message.get("reason") or "the booking was cancelled")
-    for key in ("uid", "start", "end"):
+    for key in ("uid", "start", "end", "moved_at"):
         if message.get(key):
             booking[key] = message[key]
     return None
@@ -110,15 +111,13 @@ def _apply(message: Any, booking: dict[str, Any]) -> str | None:
 async def _wait(run_id: str, raw: dict[str, Any], booking: dict[str, Any], follows: bool) -> str:
     """Wait until the step is due: ``go``, ``past`` (due before the run got here) or
     ``cancelled:<reason>``. One checkpointed check per wake-up."""
-    first = True
     while True:
-        seen = await _check(run_id, {**raw, "first": first, "follows": follows}, dict(booking))
+        seen = await _check(run_id, {**raw, "follows": follows}, dict(booking))
         if seen.get("ended"):
             return f"cancelled:{seen['ended']}"
         booking.update(seen["booking"])
         if seen["state"] != "wait":
             return str(seen["state"])
-        first = False
         message = await DBOS.recv_async(TOPIC, timeout_seconds=float(seen["wait_s"]))
         if follows:
             reason = _apply(message, booking)
@@ -127,9 +126,11 @@ async def _wait(run_id: str, raw: dict[str, Any], booking: dict[str, Any], follo
 
 
 async def _attempts(
-    run_id: str, step: StepDef, raw: dict[str, Any], ctx: dict[str, Any]
+    run_id: str, step: StepDef, raw: dict[str, Any], ctx: dict[str, Any], first: int = 1
 ) -> dict[str, Any]:
-    attempt = 1
+    """Call the step's action, retrying per its policy; attempts are numbered from
+    ``first`` (a ``runs retry`` continues the numbering of the attempts before it)."""
+    attempt = first
     limited = services().registry.app(step.app).rate_limit is not None
     queue_name = await _queue_for(raw, ctx) if limited else None
     while True:
@@ -139,7 +140,7 @@ async def _attempts(
             result = await handle.get_result(polling_interval_sec=0.2)
         else:
             result = await _call(run_id, raw, ctx, attempt)
-        if not result.get("retryable") or attempt >= step.retry.max_attempts:
+        if not result.get("retryable") or attempt - first + 1 >= step.retry.max_attempts:
             result["attempts"] = attempt
             return result
         delay = max(float(result.get("retry_after") or 0), step.retry.delay(attempt))
@@ -163,6 +164,7 @@ async def run_workflow(
     event: dict[str, Any],
     start_step: str | None = None,
     outputs: dict[str, Any] | None = None,
+    first_attempt: int = 1,
 ) -> str:
     """Run ``definition``'s steps for ``event`` from ``start_step``; returns the final status."""
     wf = _parsed(definition)
@@ -179,7 +181,8 @@ async def run_workflow(
     previous_at = _iso(ev.received_at)
     while index < len(wf.steps):
         step = wf.steps[index]
-        raw = {**_step_source(wf, step), "previous_at": previous_at}
+        raw = {**_step_source(wf, step), "previous_at": previous_at,
+               "received_at": _iso(ev.received_at)}  # fmt: skip
         waited = await _wait(run_id, raw, booking, follows)
         if waited.startswith("cancelled:"):
             reason = waited.split(":", 1)[1]
@@ -193,7 +196,8 @@ async def run_workflow(
             index += 1
             continue
         ctx = {"event": event, "booking": booking, "steps": done}
-        result = await _attempts(run_id, step, raw, ctx)
+        first = first_attempt if step.id == start_step else 1
+        result = await _attempts(run_id, step, raw, ctx, first)
         done[step.id] = {"port": result["port"], "data": result.get("data"),
                          "success": result["success"], "code": result.get("code")}  # fmt: skip
         previous_at = result.get("finished_at") or previous_at

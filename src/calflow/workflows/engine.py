@@ -57,7 +57,7 @@ class WorkflowEngine:
         store: IntegrationStore | None = None,
         settings: Settings | None = None,
         *,
-        concurrency: int = 32,
+        concurrency: int | None = None,
         executor_id: str | None = None,
         dispatch: bool = True,
     ) -> None:
@@ -78,7 +78,11 @@ class WorkflowEngine:
         await asyncio.to_thread(lambda: DBOS(config=config))  # type: ignore[arg-type]
         await asyncio.to_thread(DBOS.launch)
         await DBOS.register_queue_async(
-            RUNS_QUEUE, worker_concurrency=self.concurrency, polling_interval_sec=0.2
+            # no default limit: a run waiting days for its reminder would hold a slot (DBOS
+            # counts sleeping workflows); action calls are bounded per integration instead
+            RUNS_QUEUE,
+            worker_concurrency=self.concurrency or None,
+            polling_interval_sec=0.2,
         )
         if self.dispatch:
             self._stop = asyncio.Event()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dbos import DBOSClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from calflow.db.models import RunStepRow
@@ -40,6 +40,16 @@ def _succeeded_outputs(store: IntegrationStore, run_id: str, until: str) -> dict
     return outputs
 
 
+def _next_attempt(store: IntegrationStore, run_id: str, step_id: str) -> int:
+    with Session(store.engine) as session:
+        last = session.scalar(
+            select(func.max(RunStepRow.attempt)).where(
+                RunStepRow.run_id == run_id, RunStepRow.step_id == step_id
+            )
+        )
+    return int(last or 0) + 1
+
+
 def retry_run(
     run_id: str, store: IntegrationStore | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -65,7 +75,7 @@ def retry_run(
             {"workflow_name": "calflow.run", "queue_name": RUNS_QUEUE, "workflow_id": dbos_id,
              "app_version": APP_VERSION},
             run_id, dict(workflow.definition.source), event, step,
-            _succeeded_outputs(store, run_id, step),
+            _succeeded_outputs(store, run_id, step), _next_attempt(store, run_id, step),
         )  # fmt: skip
     finally:
         client.destroy()

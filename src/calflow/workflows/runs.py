@@ -184,6 +184,25 @@ class RunStore:
             ).first()  # fmt: skip
             return None if row is None else (int(row.id), row.started_at)
 
+    def recorded(self, run_id: str, step_id: str, attempt: int) -> dict[str, Any] | None:
+        """The outcome already recorded for this very attempt, if any: its process died
+        after recording it and before the engine's checkpoint, so it must not run again."""
+        with Session(self.engine) as session:
+            row = session.scalars(
+                select(RunStepRow)
+                .where(RunStepRow.run_id == run_id, RunStepRow.step_id == step_id,
+                       RunStepRow.attempt == attempt,
+                       RunStepRow.status.in_(("succeeded", "failed")))
+                .order_by(RunStepRow.id.desc())
+            ).first()  # fmt: skip
+            if row is None:
+                return None
+            error = row.error or {}
+            return {"success": row.status == "succeeded", "port": row.port,
+                    "data": (row.output or {}).get("data"), "code": error.get("code"),
+                    "message": error.get("message"), "retryable": False,
+                    "recorded": True}  # fmt: skip
+
     def active_for_booking(self, provider: str, booking_uid: str) -> builtins.list[RunRow]:
         """Runs of a booking that are not finished (queued, waiting or running)."""
         with Session(self.engine) as session:

@@ -96,6 +96,10 @@ class Services:
         """
         from calflow.workflows.durable import classify, failure, render_input
 
+        done = await asyncio.to_thread(self.runs.recorded, run_id, step["id"], attempt)
+        if done is not None:  # died between recording the outcome and the checkpoint
+            done["finished_at"] = datetime.now(UTC).isoformat()
+            return done
         started = datetime.now().astimezone()
         secrets: list[str] = []
         rendered: Any = None
@@ -154,19 +158,25 @@ class Services:
         from calflow.workflows.durable import MAX_WAIT_S, PAST_GRACE_S, due_time
 
         booking = dict(booking)
+        now = datetime.now(UTC)
         if step.get("follows"):
             news = self.booking_news(str(booking.get("provider")), booking)
             if news.get("ended"):
                 return {"ended": news["ended"]}
+            if news.get("start") and news.get("start") != booking.get("start"):
+                booking["moved_at"] = now.isoformat()
             booking.update({k: v for k, v in news.items() if k in ("uid", "start", "end")})
         due = due_time(step, booking)
-        now = datetime.now(UTC)
-        moved = {k: booking.get(k) for k in ("uid", "start", "end")}
+        moved = {k: booking.get(k) for k in ("uid", "start", "end", "moved_at")}
         if due is not None and now < due:
             self.runs.update(run_id, status="waiting", current_step=step["id"], next_due_at=due)
             wait = min((due - now).total_seconds(), MAX_WAIT_S)
             return {"state": "wait", "wait_s": max(wait, 0.01), "booking": moved}
-        late = due is not None and step.get("first") and (now - due).total_seconds() > PAST_GRACE_S
+        # "Past" is judged against when calflow learned of the booking (or of its move),
+        # not against when the run got here: a reminder that fell due while the engine
+        # was down or busy is sent late, one that was due before the booking is skipped.
+        learned = datetime.fromisoformat(str(booking.get("moved_at") or step["received_at"]))
+        late = due is not None and (learned - due).total_seconds() > PAST_GRACE_S
         self.runs.update(run_id, status="running", current_step=step["id"], next_due_at=None)
         return {"state": "past" if late else "go", "booking": moved}
 

@@ -55,7 +55,7 @@ _FIELDS = (
 )
 
 
-_SKEW = timedelta(minutes=2)
+_SKEW = timedelta(seconds=30)
 """Clock difference tolerated between calflow and Twilio when matching a message."""
 
 
