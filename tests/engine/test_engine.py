@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from calflow.workflows.retry import retry_run
+from calflow.workflows.upcoming import upcoming
 from e2e.sandbox_process import SandboxProcess, free_port
 
 from .conftest import Harness, booking_event
@@ -136,6 +137,9 @@ async def test_a_reminder_waits_and_moves_with_a_reschedule(harness: Harness) ->
     expected = new_start - timedelta(seconds=3597)
     assert abs((datetime.fromisoformat(shown["next_due_at"]) - expected).total_seconds()) < 1
     assert len(h.runs()) == 1  # the reschedule moved the run, it did not start another
+    ahead = upcoming(shown, h.engine.services.workflows, h.inbox)
+    assert [(u["step"], u["at"]) for u in ahead] == [("remind", "before_start: 3597s")]
+    assert abs((datetime.fromisoformat(ahead[0]["due_at"]) - expected).total_seconds()) < 1
 
 
 async def test_a_cancel_cancels_pending_reminders_with_the_reason(harness: Harness) -> None:

@@ -214,9 +214,14 @@ def show_run(
     run_id: str = typer.Argument(..., help="Run id (run_…)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """One run: every step attempt (input with secrets masked, port, output, error, timing)."""
-    _, runs = _stores()
+    """One run: every step attempt (input with secrets masked, port, output, error, timing)
+    and the steps still ahead with their due times."""
+    from calflow.events.inbox import Inbox
+    from calflow.workflows.upcoming import upcoming
+
+    workflows, runs = _stores()
     data = runs.get(run_id)
+    data["upcoming"] = upcoming(data, workflows, Inbox(runs.engine, runs.workspace_id))
     if as_json:
         print_json(data)
     else:
