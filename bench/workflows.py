@@ -402,11 +402,12 @@ def pg_stats(dsn: str) -> dict[str, int]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute(
             "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted,"
-            " tup_fetched, blks_read + blks_hit FROM pg_stat_database"
+            " tup_fetched, blks_read + blks_hit, sessions FROM pg_stat_database"
             " WHERE datname = current_database()"
         ).fetchone()
     assert row is not None
-    keys = ("commits", "rollbacks", "inserted", "updated", "deleted", "fetched", "blocks")
+    keys = ("commits", "rollbacks", "inserted", "updated", "deleted", "fetched", "blocks",
+            "sessions")  # fmt: skip
     return dict(zip(keys, (int(v) for v in row), strict=True))
 
 
@@ -764,7 +765,12 @@ def sql_figures(dumps: list[dict[str, Any]], n: int, top: int = 15) -> dict[str,
         e[0] += c
         e[1] += t
     ranked = sorted(stmts.items(), key=lambda kv: -kv[1][1])[:top]
+    connects: dict[str, int] = {}
+    for d in dumps:
+        for row in d.get("connects", []):
+            connects[row["origin"]] = connects.get(row["origin"], 0) + row["count"]
     return {
+        "connections_opened_per_event": {o: round(c / n, 3) for o, c in connects.items()},
         "statements_per_event": round(sum(c for c, _ in stmts.values()) / n, 2),
         "execute_ms_per_event": round(sum(t for _, t in stmts.values()) / n * 1000, 3),
         "commits_per_event": round(sum(c for c, _ in commits.values()) / n, 2),
@@ -926,6 +932,7 @@ def bench_dbos(kind: str, steps: int, args: argparse.Namespace) -> dict[str, Any
             url = stack.enter_context(pg_database(args.pg, name))
         cmd = [sys.executable, str(DBOS_BASELINE), "--db", url, "--n", str(n)]
         cmd += ["--steps", str(steps), "--tag", f"dbos-{kind}-{steps}"]
+        cmd += ["--concurrency", str(args.dbos_concurrency)]
         busy0, total0 = machine_cpu()
         seen: dict[int, float] = {}  # the child's backends exit with it: sample while it runs
         with tempfile.TemporaryFile() as log:
@@ -1333,6 +1340,12 @@ def main() -> int:
         "--dbos-steps", default="0,3", help="steps per bare-DBOS workflow, one run each ('': none)"
     )
     parser.add_argument("--dbos-n", type=int, default=1000, help="bare-DBOS workflows (<= --n)")
+    parser.add_argument(
+        "--dbos-concurrency",
+        type=int,
+        default=0,
+        help="bare-DBOS queue worker_concurrency (0: none, as calflow's runs queue)",
+    )
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--worker-arg", action="append", default=[], metavar="ARG",
                         help="extra argument for `calflow worker` (repeatable)")  # fmt: skip

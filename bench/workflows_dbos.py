@@ -3,8 +3,8 @@
     python bench/workflows_dbos.py --db sqlite:///DIR/dbos.sqlite --n 2000 --steps 3
 
 No calflow code: one DBOS workflow per item, enqueued on a queue configured as calflow's
-runs queue (``worker_concurrency`` 32, polling every 0.2 s: ``--concurrency``,
-``--polling``; the DBOS settings of ``calflow.workflows.engine.dbos_config``), each
+runs queue (no ``worker_concurrency`` since commit 5e0df48, polling every 0.2 s:
+``--concurrency``, ``--polling``; the settings of ``calflow.workflows.engine.dbos_config``), each
 running ``--steps`` checkpointed async steps that do nothing. Every workflow is
 enqueued first (as the dispatcher does), then the run waits until all have finished.
 What this costs per workflow is what any DBOS workflow with that many steps costs on
@@ -50,7 +50,7 @@ async def _run(
     await asyncio.to_thread(lambda: DBOS(config=config))  # type: ignore[arg-type]
     await asyncio.to_thread(DBOS.launch)
     queue = await DBOS.register_queue_async(
-        "bench-runs", worker_concurrency=concurrency, polling_interval_sec=polling
+        "bench-runs", worker_concurrency=concurrency or None, polling_interval_sec=polling
     )
     try:
         # warm-up: a few workflows, untimed
@@ -74,7 +74,7 @@ async def _run(
     return {
         "workflows": n,
         "steps": steps,
-        "queue_concurrency": concurrency,
+        "queue_concurrency": concurrency or None,
         "queue_polling_s": polling,
         "enqueue_per_s": round(n / t_enq, 1),
         "wall_s": round(wall, 3),
@@ -88,7 +88,7 @@ def main() -> int:
     parser.add_argument("--db", required=True, help="DBOS system database URL")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=0, help="worker_concurrency, 0: none")
     parser.add_argument("--polling", type=float, default=0.2, help="queue polling interval s")
     parser.add_argument("--tag", default="dbos")
     args = parser.parse_args()

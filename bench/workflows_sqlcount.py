@@ -7,7 +7,8 @@ A diagnostic for ``bench/workflows.py --sql-count``: the same command as
 process (calflow's and DBOS's system database alike). Each statement is counted, and
 timed (cursor execute), under the innermost calflow or DBOS function that issued it,
 with the statement's first words; each commit is counted and timed
-(``Dialect.do_commit``: on SQLite that is where the WAL write happens). ``SIGUSR1``
+(``Dialect.do_commit``: on SQLite that is where the WAL write happens), and each new
+DBAPI connection under the function that opened it. ``SIGUSR1``
 writes the counters to ``FILE`` as JSON and starts them again from zero (the benchmark
 sends one after the warm-up and one when the timed runs are done). Statements that
 bypass SQLAlchemy (the receiver's raw SQLite cursor) are not seen.
@@ -33,6 +34,7 @@ from sqlalchemy.engine.default import DefaultDialect
 _lock = threading.RLock()  # re-entrant: the SIGUSR1 handler runs on the main thread
 _stmts: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
 _commits: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+_connects: dict[str, int] = defaultdict(int)
 _WORDS = re.compile(r"\s+")
 _OURS = ("/dbos/", "/calflow/")
 
@@ -70,6 +72,13 @@ def _after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, ma
         entry[1] += spent
 
 
+@event.listens_for(Engine, "connect")
+def _connect(dbapi_connection: Any, record: Any) -> None:
+    origin = _origin()
+    with _lock:
+        _connects[origin] += 1
+
+
 _do_commit = DefaultDialect.do_commit
 
 
@@ -98,8 +107,10 @@ def _dump(signum: int, frame: Any) -> None:
                 for o, (c, t) in sorted(_commits.items(), key=lambda kv: -kv[1][1])
             ],
         }
+        data["connects"] = [{"origin": o, "count": c} for o, c in _connects.items()]
         _stmts.clear()
         _commits.clear()
+        _connects.clear()
     out = Path(os.environ["WF_SQLCOUNT_OUT"])
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
