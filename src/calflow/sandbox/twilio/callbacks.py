@@ -73,17 +73,26 @@ class StatusDispatcher:
         task.add_done_callback(self._pending.discard)
 
     async def _progress(self, message: Message) -> None:
+        if not message.status_callback:  # no client (a TLS context costs ~20 ms of CPU)
+            self._advance_all(message)
+            return
         async with httpx.AsyncClient(
             transport=self._transport, timeout=self._timeout_s, follow_redirects=False
         ) as client:
             for status in PROGRESS:
                 await asyncio.sleep(0)
-                now = self._now()
-                message.status, message.date_updated = status, now
-                if status == "sent":
-                    message.date_sent = now
-                if message.status_callback:
-                    await self._post(client, message)
+                self._advance(message, status)
+                await self._post(client, message)
+
+    def _advance(self, message: Message, status: str) -> None:
+        now = self._now()
+        message.status, message.date_updated = status, now
+        if status == "sent":
+            message.date_sent = now
+
+    def _advance_all(self, message: Message) -> None:
+        for status in PROGRESS:
+            self._advance(message, status)
 
     async def _post(self, client: httpx.AsyncClient, message: Message) -> None:
         url = str(message.status_callback)
