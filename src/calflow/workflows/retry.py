@@ -59,6 +59,11 @@ def retry_run(
     row = runs.row(run_id)
     if row.status != "failed":
         raise ConfigError(f"run {run_id} is {row.status}; only failed runs can be retried")
+    if not row.workflow_id:
+        raise ConfigError(
+            f"run {run_id} is a direct action call ({row.workflow_name}), not a workflow run; "
+            "call the action again"
+        )
     try:
         workflow = WorkflowStore(store.engine, store.workspace_id).get(row.workflow_id)
     except NotFoundError:
