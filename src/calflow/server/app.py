@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from calflow.api import mount_api
 from calflow.integrations import IntegrationStore
+from calflow.mcp.http import mount_mcp
 from calflow.server.hooks import Receiver, hooks_route
 from calflow.settings import Settings, get_settings
 
@@ -29,5 +30,7 @@ def create_app(store: IntegrationStore | None = None, settings: Settings | None 
 
     # the REST API under /api/v1, and the one error shape for every route
     mount_api(app, settings, store=store)
+    # MCP (AI agents) at /mcp, authenticated with the same workspace tokens
+    mount_mcp(app, store)
 
     return app
