@@ -10,7 +10,7 @@ workspaces are simply not found (404, which does not reveal that they exist).
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, Any
 
@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from calflow.api.errors import ApiError, error_response, from_calflow, log
+from calflow.api.replays import ReplayManager
 from calflow.errors import CalflowError, FieldError
 from calflow.events.inbox import Inbox
 from calflow.flowapp.registry import Registry
@@ -57,7 +58,8 @@ class ApiState:
     registry: Registry
     tokens: TokenStore
     workspaces: WorkspaceStore
-    runners: dict[str, Runner]
+    replays: ReplayManager
+    runners: dict[str, Runner] = field(default_factory=dict)
 
     def runner(self, workspace_id: str) -> Runner:
         """The workspace's runner: its integrations, and booking changes published to its
@@ -70,6 +72,7 @@ class ApiState:
         return found
 
     async def aclose(self) -> None:
+        await self.replays.aclose()
         for runner in list(self.runners.values()):
             await runner.aclose()
         self.runners.clear()

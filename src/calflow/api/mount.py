@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from calflow.api import errors
 from calflow.api.deps import ApiState
+from calflow.api.replays import ReplayManager
 from calflow.db.engine import open_engine
 from calflow.flowapp.registry import default_registry
 from calflow.integrations import IntegrationStore
@@ -21,9 +22,25 @@ PREFIX = "/api/v1"
 
 
 def _routers() -> list[APIRouter]:
-    from calflow.api import routes_workspace
+    from calflow.api import (
+        routes_actions,
+        routes_apps,
+        routes_events,
+        routes_integrations,
+        routes_replays,
+        routes_workflows,
+        routes_workspace,
+    )
 
-    return [routes_workspace.router]
+    return [
+        routes_workspace.router,
+        routes_apps.router,
+        routes_integrations.router,
+        routes_actions.router,
+        routes_workflows.router,
+        routes_events.router,
+        routes_replays.router,
+    ]
 
 
 def mount_api(app: FastAPI, settings: Settings, *, store: IntegrationStore | None = None) -> None:
@@ -42,7 +59,7 @@ def mount_api(app: FastAPI, settings: Settings, *, store: IntegrationStore | Non
         registry=default_registry(),
         tokens=TokenStore(engine),
         workspaces=WorkspaceStore(engine),
-        runners={},
+        replays=ReplayManager(settings),
     )
     app.state.api = state
     errors.install(app)
