@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI
 
 from calflow.api import mount_api
+from calflow.console import mount_console
 from calflow.integrations import IntegrationStore
 from calflow.mcp.http import mount_mcp
 from calflow.server.hooks import Receiver, hooks_route
@@ -32,5 +33,7 @@ def create_app(store: IntegrationStore | None = None, settings: Settings | None 
     mount_api(app, settings, store=store)
     # MCP (AI agents) at /mcp, authenticated with the same workspace tokens
     mount_mcp(app, store)
+    # the web console at / (index.html and /assets/…; plain routes, not in the OpenAPI)
+    mount_console(app)
 
     return app
