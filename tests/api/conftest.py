@@ -92,5 +92,5 @@ async def any_api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxProcess]:
     """The provider sandbox as a process (Cal.com at ``sandbox.calcom``)."""
-    with sandbox_process(API_KEY, seed=3) as sb:
+    with sandbox_process(API_KEY, seed=30) as sb:
         yield sb
