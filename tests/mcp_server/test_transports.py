@@ -209,7 +209,7 @@ def test_http_needs_a_valid_workspace_token(stack: Stack) -> None:
     for headers in ({}, {"Authorization": "Bearer cfk_not-a-token"}, {"Authorization": "Basic x"}):
         resp = httpx.post(url, json=body, headers=headers, timeout=10)
         assert resp.status_code == 401, resp.text
-        assert resp.json()["error"]["code"] == "UNAUTHORIZED"
+        assert resp.json()["error"]["code"] == "UNAUTHENTICATED"
         assert set(resp.json()["error"]) == {"code", "message"}
 
 

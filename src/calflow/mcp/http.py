@@ -8,8 +8,8 @@ principal is also handed to the SDK as the request's user: an MCP session is bou
 the token that opened it, and another token cannot use its session id.
 
 The SDK's session manager needs a running task group for its whole life, so its
-``run()`` is wrapped around the app's own lifespan: uvicorn (``calflow serve``) and
-test clients that run lifespans both start and stop it with the app.
+``run()`` is wrapped around the app's own lifespan (a new manager each time): uvicorn
+(``calflow serve``) and test clients that run lifespans both start and stop it.
 """
 
 from __future__ import annotations
@@ -33,20 +33,21 @@ from calflow.workspaces import Principal, TokenStore
 PATH = "/mcp"
 
 
-async def _unauthorized(send: Send, message: str) -> None:
-    body = json.dumps({"error": {"code": "UNAUTHORIZED", "message": message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Bearer realm="calflow"'),
-            ],
-        }
-    )
+async def error_response(send: Send, status: int, code: str, message: str) -> None:
+    """calflow's error JSON, ``{"error": {"code", "message"}}``, with ``status``."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="calflow"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _unauthorized(send: Send, message: str) -> None:
+    await error_response(send, 401, "UNAUTHENTICATED", message)  # as the REST API
 
 
 def bearer(scope: Scope) -> str | None:
@@ -71,11 +72,11 @@ class TokenGate:
             return
         token = bearer(scope)
         if token is None:
-            await _unauthorized(send, "send Authorization: Bearer <calflow API token>")
+            await _unauthorized(send, "send an API token as 'Authorization: Bearer <token>'")
             return
         principal: Principal | None = await asyncio.to_thread(self.tokens.verify, token)
         if principal is None:
-            await _unauthorized(send, "the token is unknown or revoked")
+            await _unauthorized(send, "the API token is invalid or revoked")
             return
         scope = dict(scope)
         scope[WORKSPACE_SCOPE_KEY] = principal.workspace_id
@@ -91,20 +92,48 @@ class TokenGate:
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 
 
+class Sessions:
+    """The SDK's session manager for the app's current lifespan.
+
+    A manager runs once; an app may be started more than once (a test client per
+    test), so each lifespan gets a new one. Requests outside a lifespan get 503.
+    """
+
+    def __init__(self, mcp_app: CalflowMCP) -> None:
+        self.mcp_app = mcp_app
+        self.manager: StreamableHTTPSessionManager | None = None
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[None]:
+        manager = StreamableHTTPSessionManager(app=self.mcp_app.server)
+        async with manager.run():
+            self.manager = manager
+            try:
+                yield
+            finally:
+                self.manager = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.manager is None:
+            await error_response(send, 503, "UNAVAILABLE", "the MCP endpoint is not running")
+            return
+        await self.manager.handle_request(scope, receive, send)
+
+
 def mount_mcp(app: Any, store: IntegrationStore) -> CalflowMCP:
     """Serve MCP at ``/mcp`` of ``app`` (a FastAPI/Starlette app) on ``store``'s database.
 
     Adds the route and wraps the app's lifespan with the SDK session manager's.
     """
     mcp_app = CalflowMCP(store.engine, store.vault)
-    manager = StreamableHTTPSessionManager(app=mcp_app.server)
-    endpoint = TokenGate(manager.handle_request, TokenStore(store.engine))
+    sessions = Sessions(mcp_app)
+    endpoint = TokenGate(sessions, TokenStore(store.engine))
     app.router.routes.append(Route(PATH, endpoint=endpoint, methods=["GET", "POST", "DELETE"]))
     inner: Lifespan = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(instance: Any) -> AsyncIterator[Any]:
-        async with manager.run(), inner(instance) as state:
+        async with sessions.run(), inner(instance) as state:
             yield state
 
     app.router.lifespan_context = lifespan
