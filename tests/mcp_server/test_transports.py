@@ -213,7 +213,7 @@ def test_http_needs_a_valid_workspace_token(stack: Stack) -> None:
         assert set(resp.json()["error"]) == {"code", "message"}
 
 
-async def test_a_token_sees_only_its_own_workspace(stack: Stack) -> None:
+async def test_each_workspace_sees_only_its_own_tools(stack: Stack) -> None:
     async with stack.http(stack.other_token) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert "cal_com_other_cal__book_meeting" in names
@@ -224,3 +224,7 @@ async def test_a_token_sees_only_its_own_workspace(stack: Stack) -> None:
         names = {t.name for t in (await client.list_tools()).tools}
         assert "cal_com_main__book_meeting" in names
         assert not [n for n in names if "other_cal" in n]
+    async with stack.stdio("other") as client:  # calflow mcp --workspace other
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert "cal_com_other_cal__get_slots" in names
+        assert not [n for n in names if n.startswith("cal_com_main__")]
