@@ -29,14 +29,15 @@ export class ApiError extends Error {
 }
 
 /** `fetch` against /api/v1 with the token; the parsed JSON, or an ApiError. */
-export async function api(method, path, body, { signal, token } = {}) {
+export async function api(method, path, body, { signal, token, contentType } = {}) {
   const headers = { Accept: "application/json" };
   const bearer = token ?? getToken();
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
   const init = { method, headers, signal };
   if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
+    // `contentType` sends `body` as text (a YAML definition); otherwise it is JSON
+    headers["Content-Type"] = contentType || "application/json";
+    init.body = contentType ? body : JSON.stringify(body);
   }
   let resp;
   try {

@@ -1,6 +1,6 @@
 // Small shared pieces: data loading hook, badges, JSON, times, error boxes.
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api } from "./api.js";
+import { api, query } from "./api.js";
 
 /** GET `path` (re-run when `path` or `deps` change); `{data, error, loading, reload}`. */
 export function useApi(path, deps = []) {
@@ -152,5 +152,72 @@ export function Field({ label, children, htmlFor }) {
       </label>
       {children}
     </div>
+  );
+}
+
+/** A cursor-paged list (`{items, next_cursor}`) at `path` with `filters`: the first page
+ * whenever the filters change, `more()` for the next. */
+export function usePaged(path, filters, enabled = true) {
+  const [state, setState] = useState({ items: [], next: null, error: null, loading: false });
+  const key = JSON.stringify(filters);
+  const load = useCallback(
+    async (cursor) => {
+      setState((s) => ({ ...s, loading: true }));
+      try {
+        const data = await api("GET", `${path}${query({ ...JSON.parse(key), cursor, limit: 50 })}`);
+        setState((s) => ({
+          items: cursor ? [...s.items, ...(data.items || [])] : data.items || [],
+          next: data.next_cursor || null,
+          error: null,
+          loading: false,
+        }));
+      } catch (error) {
+        setState((s) => ({ ...s, error, loading: false }));
+      }
+    },
+    [path, key],
+  );
+  useEffect(() => {
+    if (enabled) load(null);
+  }, [load, enabled]);
+  return { ...state, refresh: () => load(null), more: () => load(state.next) };
+}
+
+/** A list filter: a select when `options` are given, else a text box (applied on Enter or
+ * when it loses focus). */
+export function Filter({ id, label, value, options, onChange }) {
+  return (
+    <div className="form-group">
+      <label className="control-label" htmlFor={id}>
+        {label}
+      </label>
+      {options ? (
+        <select id={id} className="form-control" value={value} onChange={(e) => onChange(e.target.value)}>
+          <option value="">any</option>
+          {options.map((o) => (
+            <option key={o} value={o}>
+              {o}
+            </option>
+          ))}
+        </select>
+      ) : (
+        <input
+          id={id}
+          className="form-control"
+          defaultValue={value}
+          onBlur={(e) => e.target.value.trim() !== value && onChange(e.target.value.trim())}
+          onKeyDown={(e) => e.key === "Enter" && onChange(e.target.value.trim())}
+        />
+      )}
+    </div>
+  );
+}
+
+export function LoadMore({ list }) {
+  if (!list.next) return null;
+  return (
+    <button type="button" className="btn" onClick={list.more} disabled={list.loading}>
+      Load more
+    </button>
   );
 }

@@ -7,7 +7,6 @@ import { transformErrors, validator } from "./validator.js";
 import { FetcherWidget, SwitchWidget } from "./widgets.jsx";
 
 const WIDGETS = { fetcher: FetcherWidget, CheckboxWidget: SwitchWidget };
-const DEFAULTS_BEHAVIOR = { emptyObjectFields: "populateRequiredDefaults" };
 
 /** `onSubmit` gets the data to send: pruned to the schema, numbers as numbers. */
 export function SchemaForm({
@@ -34,13 +33,18 @@ export function SchemaForm({
     [schema, uiSchema, submitLabel, busy],
   );
   const ctx = useMemo(
-    () => ({ app: null, integration: null, ...(fetchContext || {}), formData: formData || {} }),
-    [fetchContext, formData],
+    () => ({ app: null, integration: null, ...(fetchContext || {}), formData: formData || {}, schema }),
+    [fetchContext, formData, schema],
   );
+  // the page shows the form's name itself: no legend repeating it above the fields
+  const shown = useMemo(() => {
+    const { title, description, ...rest } = schema;
+    return rest;
+  }, [schema]);
   return (
     <FetchContext.Provider value={ctx}>
       <Form
-        schema={schema}
+        schema={shown}
         uiSchema={ui}
         validator={validator}
         formData={formData}
@@ -51,7 +55,6 @@ export function SchemaForm({
         noHtml5Validate
         focusOnFirstError
         transformErrors={transformErrors}
-        experimental_defaultFormStateBehavior={DEFAULTS_BEHAVIOR}
         onChange={(e) => onChange && onChange(e.formData)}
         onSubmit={(e) => onSubmit(prune(schema, e.formData))}
       >

@@ -158,3 +158,11 @@ export function getPath(data, path) {
     .split(".")
     .reduce((node, key) => (node == null ? undefined : node[key]), data);
 }
+
+/** An API error answer to a form's submit: the per-field details as RJSF `extraErrors`
+ * (after `mapField` turns the API's field paths into the form's), the rest as `error`. */
+export function formErrors(exc, schema, mapField = (f) => f) {
+  const details = (exc.details || []).map((d) => ({ ...d, field: mapField(String(d.field || "")) }));
+  const { errors, general } = errorSchemaFrom(details, schema);
+  return { extraErrors: errors, error: { code: exc.code, message: exc.message, details: general } };
+}

@@ -33,7 +33,7 @@ function coerce(text, schema) {
  * takes a typed value, so the form stays usable. */
 export function FetcherWidget(props) {
   const { id, value, onChange, onBlur, onFocus, schema, disabled, readonly, placeholder } = props;
-  const { app, integration, formData } = useContext(FetchContext);
+  const { app, integration, formData, schema: root } = useContext(FetchContext);
   const fetcher = schema["x-fetcher"];
   const deps = toList(schema["x-fetcher-depends-on"]);
   const depValues = deps.map((d) => getPath(formData, d));
@@ -120,7 +120,12 @@ export function FetcherWidget(props) {
 
   const shown = isBlank(value) ? "" : selected ? selected.label : String(value);
   const listId = `${id}__options`;
-  const depNames = missing.join(", ");
+  const depNames = missing
+    .map((d) => {
+      const prop = root && root.properties && root.properties[d];
+      return (prop && prop.title) || d;
+    })
+    .join(", ");
   return (
     <div className={`fetcher fetcher-${load.status}`} data-fetcher={fetcher}>
       <div className="fetcher-input">
@@ -135,7 +140,7 @@ export function FetcherWidget(props) {
           aria-autocomplete="list"
           disabled={disabled || readonly}
           placeholder={
-            pickMode ? "Search…" : placeholder || (load.status === "error" ? "Type a value" : "")
+            pickMode ? (open ? "Search…" : "Choose…") : placeholder || (load.status === "error" ? "Type a value" : "")
           }
           value={pickMode ? (open ? search : shown) : draft ?? (isBlank(value) ? "" : String(value))}
           onFocus={() => {

@@ -1,14 +1,22 @@
 // Events: the normalized booking changes, filterable, with their deliveries and runs.
-import { useEffect, useState } from "react";
-import { api, itemsOf, query } from "../api.js";
+import { itemsOf, query } from "../api.js";
 import { href, navigate } from "../router.js";
-import { Empty, ErrorBox, Json, Loading, StatusBadge, Time, useApi } from "../ui.jsx";
+import { Empty, ErrorBox, Filter, Json, LoadMore, Loading, StatusBadge, Time, useApi, usePaged } from "../ui.jsx";
 
+const PROVIDERS = ["cal_com", "savvycal"];
 const KINDS = ["created", "rescheduled", "cancelled", "requested", "approved", "declined", "no_show", "meeting_ended"];
 
 function attendeeNames(e) {
   const ev = e.event || {};
   return (ev.attendees || []).map((a) => a.name || a.email).filter(Boolean).join(", ");
+}
+
+function eventTypeOf(body) {
+  const t = body.event_type;
+  if (!t) return "—";
+  return [t.title, t.slug && <code key="slug">{t.slug}</code>, t.id && <span key="id" className="muted">#{t.id}</span>]
+    .filter(Boolean)
+    .map((x, i) => <span key={i}>{x} </span>);
 }
 
 function EventDetail({ id }) {
@@ -54,7 +62,7 @@ function EventDetail({ id }) {
                 </div>
                 <div>
                   <dt>event type</dt>
-                  <dd>{body.event_type ? JSON.stringify(body.event_type) : "—"}</dd>
+                  <dd>{eventTypeOf(body)}</dd>
                 </div>
                 <div>
                   <dt>attendees</dt>
@@ -75,7 +83,7 @@ function EventDetail({ id }) {
               </dl>
               <h2>Deliveries</h2>
               <ul className="plain">
-                {(e.deliveries_list || (Array.isArray(e.deliveries) ? e.deliveries : [])).map((d, i) => (
+                {(e.deliveries || []).map((d, i) => (
                   <li key={i}>
                     {d.source} {d.duplicate && <span className="badge tone-muted">duplicate</span>}{" "}
                     <Time iso={d.received_at} />
@@ -116,28 +124,9 @@ export function Events({ route }) {
     provider: route.params.provider || "",
     booking_uid: route.params.booking_uid || "",
   };
-  const [pages, setPages] = useState({ items: [], next: null, error: null, loading: false });
-  const fkey = JSON.stringify(filters);
-  const load = async (cursor) => {
-    setPages((p) => ({ ...p, loading: true }));
-    try {
-      const data = await api("GET", `/events${query({ ...filters, cursor, limit: 50 })}`);
-      setPages((p) => ({
-        items: cursor ? [...p.items, ...itemsOf(data)] : itemsOf(data),
-        next: data && data.next_cursor,
-        error: null,
-        loading: false,
-      }));
-    } catch (error) {
-      setPages((p) => ({ ...p, error, loading: false }));
-    }
-  };
-  useEffect(() => {
-    if (!id) load(null);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [fkey, id]);
+  const list = usePaged("/events", filters, !id);
   if (id) return <EventDetail id={id} />;
-  const setFilter = (k, v) => navigate("/events", { ...filters, [k]: v });
+  const setFilter = (k) => (v) => navigate("/events", { ...filters, [k]: v });
   return (
     <div className="page">
       <header className="page-head">
@@ -145,56 +134,19 @@ export function Events({ route }) {
           <h1>Events</h1>
           <p className="muted">Every booking change, once, whatever channel it came through.</p>
         </div>
-        <button type="button" className="btn" onClick={() => load(null)}>
+        <button type="button" className="btn" onClick={list.refresh}>
           Refresh
         </button>
       </header>
       <form className="filters card" onSubmit={(e) => e.preventDefault()}>
-        <div className="form-group">
-          <label className="control-label" htmlFor="f-kind">
-            Kind
-          </label>
-          <select id="f-kind" className="form-control" value={filters.kind} onChange={(e) => setFilter("kind", e.target.value)}>
-            <option value="">any</option>
-            {KINDS.map((k) => (
-              <option key={k} value={k}>
-                {k}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div className="form-group">
-          <label className="control-label" htmlFor="f-provider">
-            Provider
-          </label>
-          <select
-            id="f-provider"
-            className="form-control"
-            value={filters.provider}
-            onChange={(e) => setFilter("provider", e.target.value)}
-          >
-            <option value="">any</option>
-            <option value="cal_com">cal_com</option>
-            <option value="savvycal">savvycal</option>
-          </select>
-        </div>
-        <div className="form-group">
-          <label className="control-label" htmlFor="f-uid">
-            Booking uid
-          </label>
-          <input
-            id="f-uid"
-            className="form-control"
-            defaultValue={filters.booking_uid}
-            onBlur={(e) => e.target.value !== filters.booking_uid && setFilter("booking_uid", e.target.value.trim())}
-            onKeyDown={(e) => e.key === "Enter" && setFilter("booking_uid", e.target.value.trim())}
-          />
-        </div>
+        <Filter id="f-kind" label="Kind" value={filters.kind} options={KINDS} onChange={setFilter("kind")} />
+        <Filter id="f-provider" label="Provider" value={filters.provider} options={PROVIDERS} onChange={setFilter("provider")} />
+        <Filter id="f-uid" label="Booking uid" value={filters.booking_uid} onChange={setFilter("booking_uid")} />
       </form>
-      <ErrorBox error={pages.error} />
-      {pages.loading && !pages.items.length && <Loading />}
-      {!pages.loading && !pages.error && pages.items.length === 0 && <Empty>No events match.</Empty>}
-      {pages.items.length > 0 && (
+      <ErrorBox error={list.error} />
+      {list.loading && !list.items.length && <Loading />}
+      {!list.loading && !list.error && list.items.length === 0 && <Empty>No events match.</Empty>}
+      {list.items.length > 0 && (
         <table className="table">
           <thead>
             <tr>
@@ -204,11 +156,11 @@ export function Events({ route }) {
               <th>Start</th>
               <th>Attendees</th>
               <th>Source</th>
-              <th>Deliveries</th>
+              <th>Duplicates</th>
             </tr>
           </thead>
           <tbody>
-            {pages.items.map((e) => (
+            {list.items.map((e) => (
               <tr key={e.id} data-event={e.id} data-booking={e.booking_uid}>
                 <td>
                   <a href={href(`/events/${e.id}`)}>
@@ -226,17 +178,13 @@ export function Events({ route }) {
                 </td>
                 <td>{attendeeNames(e)}</td>
                 <td>{e.source}</td>
-                <td>{e.deliveries}</td>
+                <td>{e.duplicates}</td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
-      {pages.next && (
-        <button type="button" className="btn" onClick={() => load(pages.next)} disabled={pages.loading}>
-          Load more
-        </button>
-      )}
+      <LoadMore list={list} />
     </div>
   );
 }

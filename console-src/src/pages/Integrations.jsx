@@ -2,9 +2,9 @@
 import { useMemo, useState } from "react";
 import { api, itemsOf } from "../api.js";
 import { SchemaForm } from "../form/SchemaForm.jsx";
-import { errorSchemaFrom } from "../form/schema.js";
+import { formErrors } from "../form/schema.js";
 import { href } from "../router.js";
-import { Empty, ErrorBox, Loading, PortBadge, useApi } from "../ui.jsx";
+import { Empty, ErrorBox, Loading, useApi } from "../ui.jsx";
 
 /** The add-integration form's schema: a name plus the app's credential fields. */
 export function credentialSchema(app) {
@@ -41,6 +41,12 @@ export function credentialSchema(app) {
     },
     uiSchema: { credentials: ui },
   };
+}
+
+/** The form's path of a field the API names (`api_key`, `secrets.api_key`, `name`). */
+function credentialField(field) {
+  if (field === "" || field === "name") return field;
+  return `credentials.${field.replace(/^(config|secrets|values)\./, "")}`;
 }
 
 function authHint(app) {
@@ -86,14 +92,9 @@ function AddIntegration({ apps, onAdded, onCancel }) {
       setFormData({});
       onAdded(created);
     } catch (exc) {
-      const details = (exc.details || []).map((d) =>
-        d.field && d.field !== "name" && !d.field.startsWith("config") && !d.field.startsWith("secrets")
-          ? { ...d, field: `credentials.${d.field}` }
-          : { ...d, field: String(d.field || "").replace(/^(config|secrets)\./, "credentials.") },
-      );
-      const { errors, general } = errorSchemaFrom(details, form.schema);
-      setExtraErrors(errors);
-      setError({ ...exc, message: exc.message, details: general });
+      const found = formErrors(exc, form.schema, credentialField);
+      setExtraErrors(found.extraErrors);
+      setError(found.error);
     } finally {
       setBusy(false);
     }
@@ -157,12 +158,6 @@ function AddIntegration({ apps, onAdded, onCancel }) {
   );
 }
 
-function webhookUrl(integration) {
-  if (integration.webhook_url) return integration.webhook_url;
-  const base = `${window.location.origin}${window.location.pathname}`.replace(/\/$/, "");
-  return `${base}/hooks/${integration.id}`;
-}
-
 function IntegrationRow({ integration, onChanged }) {
   const [test, setTest] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -187,9 +182,11 @@ function IntegrationRow({ integration, onChanged }) {
     }
   };
   const r = test && test.result;
-  const ok = r && (r.ok ?? r.success ?? false);
+  const ok = r && r.ok;
   const config = integration.config || {};
-  const secrets = Object.keys(integration.secrets || {});
+  const secrets = Array.isArray(integration.secrets)
+    ? integration.secrets
+    : Object.keys(integration.secrets || {});
   return (
     <li className="card integration" data-integration={integration.name}>
       <div className="card-head">
@@ -226,18 +223,20 @@ function IntegrationRow({ integration, onChanged }) {
             <dd>{secrets.map((s) => <code key={s} className="secret">{s} ••••</code>)}</dd>
           </div>
         )}
-        <div>
-          <dt>webhook URL</dt>
-          <dd>
-            <code className="webhook-url">{webhookUrl(integration)}</code>
-          </dd>
-        </div>
+        {integration.webhook_url && (
+          <div>
+            <dt>webhook URL</dt>
+            <dd>
+              <code className="webhook-url">{integration.webhook_url}</code>
+            </dd>
+          </div>
+        )}
       </dl>
       {r && (
         <div className={`alert ${ok ? "alert-ok" : "alert-error"} test-result`} role="status">
           <strong>{ok ? "Connection works" : "Connection failed"}</strong>{" "}
-          {r.port && <PortBadge port={r.port} success={r.success} />} {r.message || (r.error && r.error.message) || ""}
-          {r.duration_ms !== undefined && <span className="muted"> · {Math.round(r.duration_ms)} ms</span>}
+          {r.code && <code className="code-chip">{r.code}</code>} {r.message}
+          {r.probe && <span className="muted"> · checked with {r.probe}</span>}
         </div>
       )}
       {test && test.error && <ErrorBox error={test.error} title="Connection failed" />}

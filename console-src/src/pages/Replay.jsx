@@ -3,12 +3,12 @@
 import { useMemo, useState } from "react";
 import { api, itemsOf } from "../api.js";
 import { SchemaForm } from "../form/SchemaForm.jsx";
-import { errorSchemaFrom } from "../form/schema.js";
+import { formErrors } from "../form/schema.js";
 import { href, navigate } from "../router.js";
 import { Empty, ErrorBox, Json, Loading, StatusBadge, Time, useApi, useInterval } from "../ui.jsx";
 
 const PROVIDERS = new Set(["cal_com", "savvycal"]);
-const FINISHED = new Set(["completed", "succeeded", "done", "finished", "failed", "cancelled", "interrupted"]);
+const FINISHED = new Set(["completed", "failed", "cancelled", "interrupted"]);
 
 function replaySchema(integrations) {
   return {
@@ -46,8 +46,15 @@ const UI = {
   kinds: { "ui:widget": "checkboxes" },
 };
 
+/** Live counts while the job runs in the server; its stored totals after (a dry run
+ * stores none: its last live counts then). */
 function totalsOf(job) {
-  return job.totals || job.progress || {};
+  const p = job.progress;
+  const stored = job.totals || {};
+  if (p && (job.running || !stored.items)) {
+    return { items: p.fetched, sent: p.sent, skipped: p.skipped, failed: p.failed, total: p.total };
+  }
+  return stored;
 }
 
 function Progress({ job }) {
@@ -55,7 +62,7 @@ function Progress({ job }) {
   const done = FINISHED.has(job.status);
   const seen = t.items ?? (t.sent || 0) + (t.skipped || 0) + (t.failed || 0);
   const total = t.total ?? job.total ?? null;
-  const pct = total ? Math.min(100, Math.round((100 * seen) / total)) : done ? 100 : null;
+  const pct = done ? 100 : total ? Math.min(100, Math.round((100 * seen) / total)) : null;
   return (
     <div className="progress-block" data-status={job.status}>
       <div
@@ -84,10 +91,10 @@ function Progress({ job }) {
           <dt>failed</dt>
           <dd data-counter="failed">{t.failed ?? 0}</dd>
         </div>
-        {job.duration_s !== undefined && (
+        {(job.progress || job.duration_s !== undefined) && (
           <div>
             <dt>seconds</dt>
-            <dd>{Number(job.duration_s).toFixed(1)}</dd>
+            <dd>{Number(job.running && job.progress ? job.progress.elapsed_s : job.duration_s || 0).toFixed(1)}</dd>
           </div>
         )}
       </dl>
@@ -98,7 +105,7 @@ function Progress({ job }) {
 function JobView({ id }) {
   const job = useApi(`/replays/${encodeURIComponent(id)}`);
   const j = job.data;
-  const active = !!j && !FINISHED.has(j.status);
+  const active = !!j && (j.running || !FINISHED.has(j.status));
   useInterval(job.reload, 1000, active);
   const [error, setError] = useState(null);
   const act = async (what) => {
@@ -167,18 +174,14 @@ function StartForm({ integrations, onStarted }) {
     setBusy(true);
     setError(null);
     setExtraErrors(undefined);
-    const body = { ...data };
-    if (body.target === "calflow") {
-      body.into = "calflow";
-      delete body.to;
-    }
-    delete body.target;
+    const { to, ...body } = data;
+    if (body.target === "url") body.target = to || "";
     try {
       onStarted(await api("POST", "/replays", body));
     } catch (exc) {
-      const { errors, general } = errorSchemaFrom(exc.details, schema);
-      setExtraErrors(errors);
-      setError({ ...exc, code: exc.code, message: exc.message, details: general });
+      const found = formErrors(exc, schema);
+      setExtraErrors(found.extraErrors);
+      setError(found.error);
     } finally {
       setBusy(false);
     }

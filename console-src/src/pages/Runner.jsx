@@ -3,7 +3,7 @@
 import { useEffect, useMemo, useState } from "react";
 import { api, itemsOf } from "../api.js";
 import { SchemaForm } from "../form/SchemaForm.jsx";
-import { errorSchemaFrom, mergeVariant, variantTitles } from "../form/schema.js";
+import { formErrors, mergeVariant, variantTitles } from "../form/schema.js";
 import { href, navigate } from "../router.js";
 import { Empty, ErrorBox, Json, Loading, PortBadge, useApi } from "../ui.jsx";
 
@@ -106,9 +106,9 @@ export function Runner({ route }) {
         await api("POST", `/actions/${appKey}/${action.key}/run`, { integration: integration.id, input }),
       );
     } catch (exc) {
-      const { errors, general } = errorSchemaFrom(exc.details, schema);
-      setExtraErrors(errors);
-      setError({ ...exc, code: exc.code, message: exc.message, details: general });
+      const found = formErrors(exc, schema, (f) => f.replace(/^input\.?/, ""));
+      setExtraErrors(found.extraErrors);
+      setError(found.error);
     } finally {
       setBusy(false);
     }

@@ -1,8 +1,19 @@
 // Runs: the workflow runs, and each one's step-by-step trace and upcoming steps.
-import { useEffect, useState } from "react";
-import { api, itemsOf, query } from "../api.js";
 import { href, navigate } from "../router.js";
-import { Empty, ErrorBox, Json, Loading, PortBadge, StatusBadge, Time, useApi, useInterval } from "../ui.jsx";
+import {
+  Empty,
+  ErrorBox,
+  Filter,
+  Json,
+  LoadMore,
+  Loading,
+  PortBadge,
+  StatusBadge,
+  Time,
+  useApi,
+  useInterval,
+  usePaged,
+} from "../ui.jsx";
 
 const STATUSES = ["waiting", "running", "succeeded", "failed", "cancelled", "skipped"];
 const ACTIVE = new Set(["pending", "waiting", "running", "queued"]);
@@ -132,28 +143,9 @@ export function Runs({ route }) {
     workflow: route.params.workflow || "",
     booking_uid: route.params.booking_uid || "",
   };
-  const [pages, setPages] = useState({ items: [], next: null, error: null, loading: false });
-  const fkey = JSON.stringify(filters);
-  const load = async (cursor) => {
-    setPages((p) => ({ ...p, loading: true }));
-    try {
-      const data = await api("GET", `/runs${query({ ...filters, cursor, limit: 50 })}`);
-      setPages((p) => ({
-        items: cursor ? [...p.items, ...itemsOf(data)] : itemsOf(data),
-        next: data && data.next_cursor,
-        error: null,
-        loading: false,
-      }));
-    } catch (error) {
-      setPages((p) => ({ ...p, error, loading: false }));
-    }
-  };
-  useEffect(() => {
-    if (!id) load(null);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [fkey, id]);
+  const list = usePaged("/runs", filters, !id);
   if (id) return <RunDetail id={id} />;
-  const setFilter = (k, v) => navigate("/runs", { ...filters, [k]: v });
+  const setFilter = (k) => (v) => navigate("/runs", { ...filters, [k]: v });
   return (
     <div className="page">
       <header className="page-head">
@@ -161,53 +153,19 @@ export function Runs({ route }) {
           <h1>Runs</h1>
           <p className="muted">Each workflow run, and each action run from the console or the API.</p>
         </div>
-        <button type="button" className="btn" onClick={() => load(null)}>
+        <button type="button" className="btn" onClick={list.refresh}>
           Refresh
         </button>
       </header>
       <form className="filters card" onSubmit={(e) => e.preventDefault()}>
-        <div className="form-group">
-          <label className="control-label" htmlFor="r-status">
-            Status
-          </label>
-          <select id="r-status" className="form-control" value={filters.status} onChange={(e) => setFilter("status", e.target.value)}>
-            <option value="">any</option>
-            {STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div className="form-group">
-          <label className="control-label" htmlFor="r-workflow">
-            Workflow
-          </label>
-          <input
-            id="r-workflow"
-            className="form-control"
-            defaultValue={filters.workflow}
-            onBlur={(e) => e.target.value !== filters.workflow && setFilter("workflow", e.target.value.trim())}
-            onKeyDown={(e) => e.key === "Enter" && setFilter("workflow", e.target.value.trim())}
-          />
-        </div>
-        <div className="form-group">
-          <label className="control-label" htmlFor="r-uid">
-            Booking uid
-          </label>
-          <input
-            id="r-uid"
-            className="form-control"
-            defaultValue={filters.booking_uid}
-            onBlur={(e) => e.target.value !== filters.booking_uid && setFilter("booking_uid", e.target.value.trim())}
-            onKeyDown={(e) => e.key === "Enter" && setFilter("booking_uid", e.target.value.trim())}
-          />
-        </div>
+        <Filter id="r-status" label="Status" value={filters.status} options={STATUSES} onChange={setFilter("status")} />
+        <Filter id="r-workflow" label="Workflow" value={filters.workflow} onChange={setFilter("workflow")} />
+        <Filter id="r-uid" label="Booking uid" value={filters.booking_uid} onChange={setFilter("booking_uid")} />
       </form>
-      <ErrorBox error={pages.error} />
-      {pages.loading && !pages.items.length && <Loading />}
-      {!pages.loading && !pages.error && pages.items.length === 0 && <Empty>No runs match.</Empty>}
-      {pages.items.length > 0 && (
+      <ErrorBox error={list.error} />
+      {list.loading && !list.items.length && <Loading />}
+      {!list.loading && !list.error && list.items.length === 0 && <Empty>No runs match.</Empty>}
+      {list.items.length > 0 && (
         <table className="table">
           <thead>
             <tr>
@@ -220,14 +178,14 @@ export function Runs({ route }) {
             </tr>
           </thead>
           <tbody>
-            {pages.items.map((r) => (
+            {list.items.map((r) => (
               <tr key={r.id} data-run={r.id} data-workflow={r.workflow}>
                 <td>
                   <a href={href(`/runs/${r.id}`)}>
                     <Time iso={r.created_at} />
                   </a>
                 </td>
-                <td>{r.workflow || <span className="muted">action</span>}</td>
+                <td>{r.workflow}</td>
                 <td>
                   <StatusBadge status={r.status} /> {r.dead && <StatusBadge status="dead" />}
                 </td>
@@ -243,11 +201,7 @@ export function Runs({ route }) {
           </tbody>
         </table>
       )}
-      {pages.next && (
-        <button type="button" className="btn" onClick={() => load(pages.next)} disabled={pages.loading}>
-          Load more
-        </button>
-      )}
+      <LoadMore list={list} />
     </div>
   );
 }

@@ -10,6 +10,14 @@ function kindsOf(w) {
   return Array.isArray(kinds) ? kinds : [kinds];
 }
 
+/** A step's timing as written: `before_start 1h`. */
+function atText(at) {
+  if (typeof at !== "object") return String(at);
+  return Object.entries(at)
+    .map(([k, v]) => `${k.replace("_", " ")} ${v}`)
+    .join(", ");
+}
+
 function EnableSwitch({ workflow, onChanged }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
@@ -44,30 +52,31 @@ function EnableSwitch({ workflow, onChanged }) {
   );
 }
 
-/** The definition editor: JSON text, checked by the server (`/workflows/validate`). */
+/** The request body for the editor's text: JSON when it parses as JSON, else YAML
+ * (the server reads both; its messages name the fields either way). */
+function documentOf(text) {
+  try {
+    return { body: JSON.parse(text), contentType: undefined };
+  } catch {
+    return { body: text, contentType: "application/yaml" };
+  }
+}
+
+/** The definition editor: JSON or YAML text, checked by the server (`/workflows/validate`). */
 function Editor({ initial, onSave, saveLabel, busy }) {
   const [text, setText] = useState(() => JSON.stringify(initial, null, 2));
   const [problems, setProblems] = useState(null);
   const [checked, setChecked] = useState(null);
   useEffect(() => setText(JSON.stringify(initial, null, 2)), [initial]);
 
-  const parse = () => {
-    try {
-      return { definition: JSON.parse(text) };
-    } catch (exc) {
-      setProblems({ message: "The definition is not valid JSON", details: [{ field: "", message: exc.message }] });
-      return null;
-    }
-  };
   const validate = async () => {
     setChecked(null);
     setProblems(null);
-    const parsed = parse();
-    if (!parsed) return;
+    const { body, contentType } = documentOf(text);
     try {
-      const res = await api("POST", "/workflows/validate", parsed.definition);
+      const res = await api("POST", "/workflows/validate", body, { contentType });
       if (res && res.valid === false) {
-        setProblems({ message: "The definition is invalid", details: res.errors || res.details || [] });
+        setProblems({ message: "The definition is invalid", details: res.errors || [] });
       } else setChecked(res || { valid: true });
     } catch (exc) {
       setProblems(exc);
@@ -76,10 +85,8 @@ function Editor({ initial, onSave, saveLabel, busy }) {
   const save = async () => {
     setChecked(null);
     setProblems(null);
-    const parsed = parse();
-    if (!parsed) return;
     try {
-      await onSave(parsed.definition);
+      await onSave(documentOf(text));
     } catch (exc) {
       setProblems(exc);
     }
@@ -87,7 +94,7 @@ function Editor({ initial, onSave, saveLabel, busy }) {
   return (
     <div className="editor">
       <label className="control-label" htmlFor="definition">
-        Definition (JSON)
+        Definition (JSON or YAML)
       </label>
       <textarea
         id="definition"
@@ -134,11 +141,11 @@ function WorkflowDetail({ id }) {
   const [busy, setBusy] = useState(false);
   const [saved, setSaved] = useState(null);
   const w = wf.data;
-  const save = async (definition) => {
+  const save = async ({ body, contentType }) => {
     setBusy(true);
     setSaved(null);
     try {
-      const res = await api("PUT", `/workflows/${encodeURIComponent(w.id)}`, definition);
+      const res = await api("PUT", `/workflows/${encodeURIComponent(w.id)}`, body, { contentType });
       setSaved(res);
       wf.reload();
     } finally {
@@ -173,7 +180,7 @@ function WorkflowDetail({ id }) {
                   <li key={s.id}>
                     <strong>{s.id}</strong> <code>{s.action}</code>{" "}
                     {s.integration && <span className="muted">via {s.integration}</span>}{" "}
-                    {s.at && <span className="badge tone-info">{typeof s.at === "string" ? s.at : JSON.stringify(s.at)}</span>}
+                    {s.at && <span className="badge tone-info">{atText(s.at)}</span>}
                   </li>
                 ))}
               </ol>
@@ -185,7 +192,7 @@ function WorkflowDetail({ id }) {
               <h2>Edit</h2>
               {saved && (
                 <div className="alert alert-ok" role="status">
-                  Saved{saved.version ? ` as version ${saved.version}` : ""}.
+                  {saved.result === "unchanged" ? "Nothing changed" : `Saved as version ${saved.version}`}.
                 </div>
               )}
               <Editor initial={w.definition} onSave={save} saveLabel="Save" busy={busy} />
@@ -213,10 +220,10 @@ const TEMPLATE = {
 
 function NewWorkflow({ onCreated }) {
   const [busy, setBusy] = useState(false);
-  const create = async (definition) => {
+  const create = async ({ body, contentType }) => {
     setBusy(true);
     try {
-      const res = await api("POST", "/workflows", definition);
+      const res = await api("POST", "/workflows", body, { contentType });
       onCreated(res);
     } finally {
       setBusy(false);
