@@ -151,6 +151,8 @@ def from_calflow(exc: CalflowError) -> JSONResponse:
     code = exc.code
     if isinstance(exc, AuthError):
         code = "PROVIDER_AUTH_ERROR"
+    elif status == 409 and code == "CONFIG_ERROR":
+        code = "CONFLICT"
     elif code == "RETRYABLE":
         code = "UNAVAILABLE"
     elif code == "INTERNAL_ERROR":

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from calflow.api import __doc__ as api_doc
 from calflow.api import errors
 from calflow.api.deps import ApiState
 from calflow.api.replays import ReplayManager
@@ -21,7 +24,7 @@ from calflow.workspaces import TokenStore, WorkspaceStore
 PREFIX = "/api/v1"
 
 
-def _routers() -> list[APIRouter]:
+def _modules() -> list[ModuleType]:
     from calflow.api import (
         routes_actions,
         routes_apps,
@@ -33,14 +36,26 @@ def _routers() -> list[APIRouter]:
     )
 
     return [
-        routes_workspace.router,
-        routes_apps.router,
-        routes_integrations.router,
-        routes_actions.router,
-        routes_workflows.router,
-        routes_events.router,
-        routes_replays.router,
+        routes_workspace,
+        routes_apps,
+        routes_integrations,
+        routes_actions,
+        routes_workflows,
+        routes_events,
+        routes_replays,
     ]
+
+
+def _tags(modules: list[ModuleType]) -> list[dict[str, Any]]:
+    """OpenAPI tag descriptions from the route modules' docstrings (so the endpoint
+    lists written there show in ``/openapi.json``)."""
+    out: list[dict[str, Any]] = []
+    for module in modules:
+        router: APIRouter = module.router
+        names = {t for route in router.routes for t in getattr(route, "tags", [])}
+        for name in sorted(names, key=str):
+            out.append({"name": str(name), "description": inspect.cleandoc(module.__doc__ or "")})
+    return out
 
 
 def mount_api(app: FastAPI, settings: Settings, *, store: IntegrationStore | None = None) -> None:
@@ -63,8 +78,12 @@ def mount_api(app: FastAPI, settings: Settings, *, store: IntegrationStore | Non
     )
     app.state.api = state
     errors.install(app)
-    for router in _routers():
-        app.include_router(router, prefix=PREFIX)
+    modules = _modules()
+    for module in modules:
+        app.include_router(module.router, prefix=PREFIX)
+    app.openapi_tags = [*(app.openapi_tags or []), *_tags(modules)]
+    if not app.description:
+        app.description = inspect.cleandoc(api_doc or "")
     _close_on_shutdown(app, state)
 
 
