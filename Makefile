@@ -2,6 +2,8 @@
 VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
+# Playwright (browser tests) drives Debian's /usr/bin/chromium: never download a browser
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: install demo test lint typecheck bench clean
 

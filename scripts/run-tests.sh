@@ -4,6 +4,28 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
+# The browser tests drive Debian's Chromium, never a browser Playwright downloads.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+CHROMIUM=${CALFLOW_CHROMIUM:-/usr/bin/chromium}
+
+ensure_chromium() {
+  [ -x "$CHROMIUM" ] && return 0
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "run-tests: $CHROMIUM is missing and there is no apt-get: the browser tests" \
+      "will skip (and fail under CI=true)" >&2
+    return 0
+  fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "run-tests: installing Chromium for the browser tests (apt-get install chromium)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q chromium \
+    || { $sudo apt-get update -q && $sudo apt-get install -y -q chromium; } \
+    || echo "run-tests: could not install Chromium; the browser tests will skip" \
+      "(and fail under CI=true)" >&2
+}
+
+ensure_chromium
 "$VENV/bin/pytest" -q -p no:cacheprovider "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
