@@ -21,6 +21,7 @@ from calflow.events.inbox import Inbox
 from calflow.integrations import IntegrationStore
 from calflow.settings import Settings
 from calflow.workflows.runs import RunStore
+from calflow.workspaces import TokenStore
 from cli.conftest import Result, run_calflow
 
 ADA_PHONE = "+33612345678"
@@ -150,6 +151,17 @@ def test_the_cancellation_emailed_the_host_and_cancelled_the_runs(
         assert by_workflow[name]["cancel_reason"] == "booking cancelled: Grace has a clash"
     assert by_workflow["email-host-on-cancel"]["status"] == "succeeded"
     assert summary["web_reminder_run"] == by_workflow["sms-reminder-24h"]["id"]
+
+
+def test_the_web_console_is_named_with_a_working_token(
+    demo: tuple[Result, Path, float], summary: dict[str, Any], store: IntegrationStore
+) -> None:
+    web = summary["console"]
+    assert web["url"] == summary["urls"]["receiver"] + "/"
+    assert web["link"] == f"{web['url']}#token={web['token']}"
+    principal = TokenStore(store.engine).verify(web["token"])
+    assert principal is not None and principal.workspace_id == store.workspace_id
+    assert web["url"] in demo[0].stderr  # the timeline shows where the console is
 
 
 def test_fresh_refuses_to_wipe_a_directory_calflow_did_not_make(tmp_path: Path) -> None:

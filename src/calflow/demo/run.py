@@ -68,6 +68,15 @@ def _urls(stack: Stack) -> dict[str, str]:
     }
 
 
+def _console(stack: Stack) -> dict[str, str]:
+    """The web console (served by the receiver) and a new API token to sign in with."""
+    from calflow.workspaces import TokenStore
+
+    _, token = TokenStore(stack.store.engine).create(stack.store.workspace_id, "calflow demo")
+    url = f"{stack.receiver_url}/"
+    return {"url": url, "token": token, "link": f"{url}#token={token}"}
+
+
 def inspect_commands(home: Path) -> list[str]:
     prefix = f"CALFLOW_HOME={home}"
     if os.environ.get("CALFLOW_DATABASE_URL"):
@@ -108,12 +117,15 @@ async def run_demo(
                      f"SavvyCal /savvycal), SMTP sink {urls['smtp']}")  # fmt: skip
         say("setup", f"receiver {stack.receiver_url} (POST /hooks/<integration id>), "
                      "workflow engine running")  # fmt: skip
+        web = _console(stack)
+        say("setup", f"web console {web['url']} (token {web['token']}; signed in: "
+                     f"{web['link']}; stays up with --keep-running)")  # fmt: skip
         watcher = Watcher(stack, say)
         await watcher.prime()
         task = asyncio.create_task(watcher.run())
         try:
             result = await _tell(stack, runner, watcher, say, wait_s)
-            result.update(home=str(home), urls=urls, inspect=inspect_commands(home))
+            result.update(home=str(home), urls=urls, inspect=inspect_commands(home), console=web)
             print_summary(console, result)
             if on_summary is not None:
                 on_summary(result)
@@ -153,7 +165,11 @@ async def _serve_on(console: Console, result: dict[str, Any]) -> None:
     console.print(f"  receiver  {urls['receiver']}/hooks/<integration id>", markup=False)
     console.print(f"  sandbox   {urls['sandbox']}  (state: {urls['sandbox_state']})",
                   highlight=False, soft_wrap=True, markup=False)  # fmt: skip
-    console.print("  console   not available yet", highlight=False)
+    web = result["console"]
+    console.print(f"  console   {web['url']}  (token {web['token']})", highlight=False,
+                  soft_wrap=True, markup=False)  # fmt: skip
+    console.print(f"            signed in: {web['link']}", highlight=False, soft_wrap=True,
+                  markup=False)  # fmt: skip
     home = result["home"]
     console.print(
         f"  try       CALFLOW_HOME={home} calflow fetch cal_com slots -i {prepare.CALCOM} "
