@@ -104,6 +104,19 @@ def _run_requests(page: Any) -> list[dict[str, Any]]:
     return sent
 
 
+def _action_trace(page: Any, served: Served, link: str, shots: Shots) -> None:
+    """The booking's run (linked from its result): its one step, rendered."""
+    expect = _expect()
+    page.goto(f"{served.url}/{link}")
+    step = page.locator("li.trace-step")
+    expect(step).to_have_count(1)
+    expect(step.locator(".port")).to_have_text("success")
+    expect(step).to_contain_text("attempt 1")
+    expect(step.locator(".json").first).to_contain_text('"name": "Ada Lovelace"')
+    expect(step.locator(".json").last).to_contain_text('"status": "accepted"')
+    shots(page, "action-run-trace")
+
+
 def _book(page: Any, served: Served, shots: Shots) -> dict[str, Any]:
     """Book through the action runner; returns the booking the result panel shows."""
     expect = _expect()
@@ -161,6 +174,7 @@ def _book(page: Any, served: Served, shots: Shots) -> dict[str, Any]:
     }
     booking: dict[str, Any] = json.loads(result.locator(".result-data").inner_text())
     assert booking["eventTypeId"] == body["eventTypeId"]
+    run_link = str(result.get_by_role("link", name="run ").get_attribute("href"))
 
     # the same slot again, by username and slug: a conflict, and the variant stays chosen
     variant.select_option(label="By username and event slug")
@@ -176,6 +190,7 @@ def _book(page: Any, served: Served, shots: Shots) -> dict[str, Any]:
     again = sent[-1]["input"]
     assert again["username"] == "demo" and "eventTypeId" not in again
     assert _parse(again["start"]) == _parse(start)
+    _action_trace(page, served, run_link, shots)
     return booking
 
 
