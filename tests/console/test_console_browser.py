@@ -143,9 +143,21 @@ def _book(page: Any, served: Served, shots: Shots) -> dict[str, Any]:
     slots = page.locator("[data-fetcher=slots]")
     expect(slots).to_contain_text("Fill in Event type to load the options")
     expect(page.locator("[data-fetcher=event_types]")).to_contain_text("options from event_types")
+    asked: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda r: asked.append(r.post_data_json) if r.url.endswith("/slots") else None,
+    )
+    other = _pick(page, "eventTypeId", typing="60")
+    expect(slots).to_contain_text("options from slots")
     event_type = _pick(page, "eventTypeId", typing="30 min")
     expect(page.locator("#input_eventTypeId")).to_have_value("30 Minute Meeting (30m)")
     expect(slots).to_contain_text("options from slots")
+    # the slots reload for each event type chosen, which goes to the fetcher as a number
+    assert [a["context"] for a in asked][-2:] == [
+        {"eventTypeId": int(other)},
+        {"eventTypeId": int(event_type)},
+    ]
     start = _pick(page, "start", value=None)
     expect(page.locator("#input_attendee_timeZone")).to_have_value("UTC")  # defaults
     expect(page.locator("#input_attendee_language")).to_have_value("en")

@@ -156,9 +156,17 @@ export function FetcherWidget(props) {
             setDraft(null);
             onBlur && onBlur(id, value);
           }}
+          onClick={() => {
+            if (pickMode && !open) {
+              setOpen(true);
+              setSearch("");
+            }
+          }}
           onChange={(e) => {
             if (pickMode) {
-              setSearch(e.target.value);
+              // typed while closed (the box showed the chosen label): a fresh search
+              const text = e.target.value;
+              setSearch(!open && text.startsWith(shown) ? text.slice(shown.length) : text);
               setActive(0);
               setOpen(true);
             } else {
