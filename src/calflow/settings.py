@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     max_retries: int = 3
     webhook_max_bytes: int = 1024 * 1024
     """Largest webhook body the receiver reads; bigger ones get 413 unread."""
+    public_url: str | None = None
+    """calflow's public base URL (``https://calflow.example.com``): webhook URLs the API
+    shows are built on it; without it, on the URL the API request came in on."""
 
     def secret_key_text(self) -> str | None:
         """The raw ``CALFLOW_SECRET_KEYS`` value (kept masked in reprs)."""

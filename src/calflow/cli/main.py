@@ -13,9 +13,11 @@ from calflow.cli.demo_cmd import demo
 from calflow.cli.events_cmd import events_app, serve, webhooks_app
 from calflow.cli.integrations_cmd import integrations_app
 from calflow.cli.keys_cmd import keys_app
+from calflow.cli.mcp_cmd import mcp_app
 from calflow.cli.output import EXIT_FAILURE, EXIT_USAGE, show_error
 from calflow.cli.replay_cmd import replay, replays_app
 from calflow.cli.sandbox_cmd import sandbox
+from calflow.cli.tokens_cmd import tokens_app, workspaces_app
 from calflow.cli.workflows_cmd import runs_app, worker, workflows_app
 from calflow.errors import CalflowError, ConfigError, ValidationError
 
@@ -35,6 +37,9 @@ app.add_typer(events_app, name="events")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(runs_app, name="runs")
+app.add_typer(mcp_app, name="mcp")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(workspaces_app, name="workspaces")
 app.command("fetch")(fetch)
 app.command("sandbox")(sandbox)
 app.command("demo")(demo)

@@ -26,6 +26,7 @@ from calflow.db.types import JSONDocument, UTCDateTime, utcnow
 
 __all__ = [
     "DEFAULT_WORKSPACE",
+    "ApiTokenRow",
     "Base",
     "BookingStateRow",
     "EventDeliveryRow",
@@ -38,10 +39,13 @@ __all__ = [
     "RunStepRow",
     "WorkflowRow",
     "WorkflowVersionRow",
+    "WorkspaceRow",
+    "new_api_token_id",
     "new_event_id",
     "new_integration_id",
     "new_replay_job_id",
     "new_workflow_id",
+    "new_workspace_id",
 ]
 
 DEFAULT_WORKSPACE = "default"
@@ -331,3 +335,51 @@ class RunStepRow(Base):
     due_at: Mapped[datetime | None] = mapped_column(default=None)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+def new_workspace_id() -> str:
+    """A fresh workspace id: ``ws_`` followed by 16 hex digits."""
+    return "ws_" + secrets.token_hex(8)
+
+
+class WorkspaceRow(Base):
+    """A tenant: every other row names one in ``workspace_id``; ``settings`` is free JSON."""
+
+    __tablename__ = "workspaces"
+    __table_args__ = (UniqueConstraint("name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_workspace_id)
+    name: Mapped[str] = mapped_column(String(80))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def new_api_token_id() -> str:
+    """A fresh API token id: ``tok_`` followed by 16 hex digits."""
+    return "tok_" + secrets.token_hex(8)
+
+
+class ApiTokenRow(Base):
+    """An API token of one workspace: only the SHA-256 of the token text is stored.
+
+    ``prefix`` (the first characters of the token) lets people tell tokens apart in
+    lists without the stored value being usable to sign in.
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        UniqueConstraint("token_hash"),
+        Index("ix_api_tokens_workspace_id", "workspace_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=new_api_token_id)
+    workspace_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(200), default="")
+    token_hash: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -237,8 +237,12 @@ class Inbox:
         since: datetime | None = None,
         booking_uid: str | None = None,
         limit: int = 100,
+        until: datetime | None = None,
+        integration_id: str | None = None,
+        before: tuple[datetime, str] | None = None,
     ) -> builtins.list[dict[str, Any]]:
-        """Events, newest first, filtered."""
+        """Events, newest first, filtered; ``before`` (received_at, id) pages on from the
+        last event of a previous page (keyset pagination: stable while events arrive)."""
         query = select(EventRow).where(EventRow.workspace_id == self.workspace_id)
         if kind:
             query = query.where(EventRow.kind == kind)
@@ -246,8 +250,18 @@ class Inbox:
             query = query.where(EventRow.provider == provider)
         if since:
             query = query.where(EventRow.received_at >= since)
+        if until:
+            query = query.where(EventRow.received_at < until)
         if booking_uid:
             query = query.where(EventRow.booking_uid == booking_uid)
+        if integration_id:
+            query = query.where(EventRow.integration_id == integration_id)
+        if before is not None:
+            at, last_id = before
+            query = query.where(
+                (EventRow.received_at < at)
+                | ((EventRow.received_at == at) & (EventRow.id < last_id))
+            )
         query = query.order_by(EventRow.received_at.desc(), EventRow.id.desc()).limit(limit)
         with Session(self.engine) as session:
             return [_public(r) for r in session.scalars(query).all()]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI
 
+from calflow.api import mount_api
+from calflow.console import mount_console
 from calflow.integrations import IntegrationStore
-from calflow.server.hooks import Receiver, error, hooks_route
+from calflow.mcp.http import mount_mcp
+from calflow.server.hooks import Receiver, hooks_route
 from calflow.settings import Settings, get_settings
 
 log = logging.getLogger("calflow.server")
@@ -29,18 +29,11 @@ def create_app(store: IntegrationStore | None = None, settings: Settings | None 
     async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
-        return error(exc.status_code, code, str(exc.detail))
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error(422, "VALIDATION_ERROR", str(exc.errors()))
-
-    @app.exception_handler(Exception)
-    async def crash(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error: %s: %s", type(exc).__name__, exc)
-        return error(503, "UNAVAILABLE", "calflow could not handle this request; retry later")
+    # the REST API under /api/v1, and the one error shape for every route
+    mount_api(app, settings, store=store)
+    # MCP (AI agents) at /mcp, authenticated with the same workspace tokens
+    mount_mcp(app, store)
+    # the web console at / (index.html and /assets/…; plain routes, not in the OpenAPI)
+    mount_console(app)
 
     return app

@@ -21,10 +21,12 @@ import logging
 import time
 from typing import Any
 
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from calflow.db.models import IntegrationRow
 from calflow.errors import NotFoundError, ValidationError
 from calflow.events.inbox import Inbox
 from calflow.events.normalize import normalize
@@ -70,6 +72,7 @@ class Receiver:
         self.store = store
         self.inbox = Inbox(store.engine, store.workspace_id)
         self.commit = GroupCommit(self.inbox)
+        self._commits: dict[str, GroupCommit] = {}
         self.max_bytes = max_bytes
         self._cache: dict[str, tuple[float, Integration | None]] = {}
         self.audit = AuditLine()
@@ -83,17 +86,41 @@ class Receiver:
         hit = self._cache.get(integration_id)
         if not fresh and hit is not None and now - hit[0] < CACHE_TTL_S:
             return hit[1]
-        try:
-            found: Integration | None = self.store.get(integration_id)
-        except NotFoundError:
-            found = None
-        if found is not None and found.id != integration_id:
-            found = None  # hook URLs carry ids, not names
+        found = self._load(integration_id)
         if found is not None and found.value("webhook_secret"):
             self._cache[integration_id] = (now, found)
         else:
             self._cache.pop(integration_id, None)
         return found
+
+    def _load(self, integration_id: str) -> Integration | None:
+        """The integration with this id, in whichever workspace holds it (ids are unique;
+        hook URLs carry ids, never names)."""
+        with self.store.engine.connect() as conn:
+            workspace_id = conn.execute(
+                select(IntegrationRow.workspace_id).where(IntegrationRow.id == integration_id)
+            ).scalar()
+        if workspace_id is None:
+            return None
+        store = self.store
+        if workspace_id != store.workspace_id:
+            store = IntegrationStore(store.engine, store.vault, str(workspace_id))
+        try:
+            found = store.get(integration_id)
+        except NotFoundError:
+            return None
+        return found if found.id == integration_id else None
+
+    def _commit_for(self, workspace_id: str) -> GroupCommit:
+        """The group commit of a workspace's inbox: each event is stored in the workspace
+        of the integration it came through."""
+        if workspace_id == self.inbox.workspace_id:
+            return self.commit
+        commit = self._commits.get(workspace_id)
+        if commit is None:
+            commit = GroupCommit(Inbox(self.store.engine, workspace_id))
+            self._commits[workspace_id] = commit
+        return commit
 
     async def receive(self, integration_id: str, request: Request) -> JSONResponse:
         try:
@@ -137,7 +164,7 @@ class Receiver:
             return error(422, "NOT_A_DELIVERY", exc.message)
         reference = headers.get("webhook-id") or _envelope_id(parsed)
         try:
-            published = await self.commit.publish(event, reference)
+            published = await self._commit_for(found.workspace_id).publish(event, reference)
         except Exception as exc:  # the sender retries a 503; a 500 would look like our bug
             log.error("could not store a delivery for %s: %s", found.id, exc)
             return error(503, "UNAVAILABLE", "the event could not be stored; retry later")

@@ -382,8 +382,16 @@ class RunStore:
         booking_uid: str | None = None,
         dead: bool | None = None,
         limit: int = 100,
+        after: tuple[datetime, str] | None = None,
     ) -> builtins.list[dict[str, Any]]:
+        """Runs, newest first; ``after`` (created_at, id) pages on from the last run of a
+        previous page (keyset pagination, in this list's order)."""
         query = select(RunRow).where(RunRow.workspace_id == self.workspace_id)
+        if after is not None:
+            at, last_id = after
+            query = query.where(
+                (RunRow.created_at < at) | ((RunRow.created_at == at) & (RunRow.id > last_id))
+            )
         if workflow:
             query = query.where(
                 (RunRow.workflow_name == workflow) | (RunRow.workflow_id == workflow)

@@ -1,0 +1,159 @@
+"""Integrations of the caller's workspace: connections to apps, with write-only secrets.
+
+- ``GET /api/v1/integrations`` (``?app=`` to keep one app's), ``POST`` to create:
+  ``{"app", "name", "config": {…}, "secrets": {…}}`` or one ``values`` object that the
+  app's declaration splits. Fields are always re-sorted by the app's declaration, so
+  a secret field given under ``config`` is still stored encrypted and never shown.
+- ``GET``/``PATCH``/``DELETE /api/v1/integrations/{id or name}``; PATCH merges
+  ``config``/``secrets``/``values`` and removes the fields named in ``unset``.
+- ``POST /api/v1/integrations/{id}/test``: a harmless call with the stored credentials
+  (``ok``, or the provider's code and message; 200 either way).
+Answers list the NAMES of the secret fields that are set, never a value, and, for a
+booking provider, ``webhook_url``: the receiver ``POST /hooks/{integration id}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from calflow.api.deps import ApiRoute, Scope, ScopeDep
+from calflow.api.errors import ERROR_RESPONSES
+from calflow.api.models import (
+    ConnectionTest,
+    Deleted,
+    IntegrationCreate,
+    IntegrationList,
+    IntegrationOut,
+    IntegrationUpdate,
+)
+from calflow.errors import CalflowError, FieldError, ValidationError
+from calflow.flowapp.app import App
+from calflow.flowapp.runner import failure_from_error
+from calflow.integrations import Integration
+from calflow.server.hooks import PROVIDERS
+
+router = APIRouter(route_class=ApiRoute, responses=ERROR_RESPONSES, tags=["integrations"])
+
+PROBES: dict[str, tuple[str, str]] = {
+    "cal_com": ("fetcher", "event_types"),
+    "savvycal": ("action", "GetMe"),
+    "twilio": ("action", "GetAccount"),
+    "email": ("action", "TestConnection"),
+}
+"""What ``/test`` calls per app: a read that needs valid credentials and changes nothing."""
+
+
+def integration_out(found: Integration, scope: Scope) -> IntegrationOut:
+    hook = f"{scope.base_url}/hooks/{found.id}" if found.app_key in PROVIDERS else None
+    return IntegrationOut(
+        id=found.id,
+        app=found.app_key,
+        name=found.name,
+        config=dict(found.config),
+        secrets=sorted(found.secrets),
+        webhook_url=hook,
+        created_at=found.created_at.isoformat(),
+        updated_at=found.updated_at.isoformat(),
+    )
+
+
+def _sorted_fields(
+    app: App, config: Mapping[str, Any], secrets: Mapping[str, str], values: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(config, secrets) as the app declares them; 422 naming unknown or doubled fields."""
+    doubled = sorted((set(config) & set(secrets)) | (set(values) & (set(config) | set(secrets))))
+    if doubled:
+        raise ValidationError(
+            "a field is given twice",
+            [FieldError(k, "given more than once (config, secrets, values)") for k in doubled],
+        )
+    return app.split_values({**values, **config, **secrets})
+
+
+@router.get("/integrations")
+def list_integrations(
+    scope: ScopeDep, app: Annotated[str | None, Query(max_length=64)] = None
+) -> IntegrationList:
+    """The workspace's integrations, by name."""
+    return IntegrationList(
+        items=[integration_out(i, scope) for i in scope.integrations.list(app or None)]
+    )
+
+
+@router.post("/integrations", status_code=201)
+def create_integration(scope: ScopeDep, body: IntegrationCreate) -> IntegrationOut:
+    """A new integration (409 if the name is taken in this workspace)."""
+    app = scope.state.registry.app(body.app)
+    config, secrets = _sorted_fields(app, body.config, body.secrets, body.values)
+    for f in app.credential_fields:
+        if f.default is not None and not f.secret and f.key not in config:
+            config[f.key] = f.default
+    app.check_credentials({**config, **secrets})
+    return integration_out(scope.integrations.add(app.key, body.name, config, secrets), scope)
+
+
+@router.get("/integrations/{ref}")
+def get_integration(scope: ScopeDep, ref: str) -> IntegrationOut:
+    """One integration, by id or name."""
+    return integration_out(scope.integrations.get(ref), scope)
+
+
+@router.patch("/integrations/{ref}")
+def update_integration(scope: ScopeDep, ref: str, body: IntegrationUpdate) -> IntegrationOut:
+    """Merge fields into an integration; ``unset`` removes fields."""
+    found = scope.integrations.get(ref)
+    app = scope.state.registry.app(found.app_key)
+    config, secrets = _sorted_fields(app, body.config, body.secrets, body.values)
+    known = {f.key for f in app.credential_fields}
+    unknown = sorted(set(body.unset) - known)
+    if unknown:
+        raise ValidationError(
+            "unknown fields to unset", [FieldError(f"unset.{k}", "no such field") for k in unknown]
+        )
+    after = {**dict(found.config), **{k: "set" for k in found.secrets}, **config, **secrets}
+    for key in body.unset:
+        after.pop(key, None)
+    app.check_credentials(after)
+    updated = scope.integrations.update(found.id, config, secrets, body.unset)
+    scope.runner.forget(updated)
+    return integration_out(updated, scope)
+
+
+@router.delete("/integrations/{ref}")
+def delete_integration(scope: ScopeDep, ref: str) -> Deleted:
+    """Delete an integration and its stored secrets."""
+    found = scope.integrations.get(ref)
+    scope.integrations.remove(found.id)
+    scope.runner.forget(found)
+    return Deleted(id=found.id)
+
+
+@router.post("/integrations/{ref}/test")
+async def test_integration(scope: ScopeDep, ref: str) -> ConnectionTest:
+    """Check the stored credentials with a call that changes nothing."""
+    found = await asyncio.to_thread(scope.integrations.get, ref)
+    probe = PROBES.get(found.app_key)
+    runner = scope.runner
+    try:
+        if probe is None:  # nothing to call: the fields are all that can be checked
+            runner.context(runner.registry.app(found.app_key), found)
+            return ConnectionTest(ok=True, code=None, message="fields complete", probe=None)
+        kind, key = probe
+        if kind == "fetcher":
+            await runner.fetch_options(found.app_key, key, found)
+        else:
+            result = await runner.run_action(found.app_key, key, {}, found)
+            if not result.success:
+                return ConnectionTest(
+                    ok=False, code=result.code, message=result.message or "", probe=key
+                )
+    except CalflowError as exc:
+        failed = failure_from_error(exc)
+        return ConnectionTest(
+            ok=False, code=failed.code, message=failed.message or "", probe=probe and probe[1]
+        )
+    return ConnectionTest(ok=True, code=None, message="connected", probe=key)

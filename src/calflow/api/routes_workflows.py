@@ -1,0 +1,184 @@
+"""Workflows of the caller's workspace: the same definition documents as the files
+``calflow workflows apply`` reads.
+
+- ``GET /api/v1/workflows``; ``POST /api/v1/workflows`` creates one (409 if the name
+  is taken); ``GET``/``PUT``/``DELETE /api/v1/workflows/{id or name}``; PUT replaces the
+  definition (a new version; the name stays) and DELETE keeps the past runs.
+- ``POST /api/v1/workflows/{id}/enable`` and ``…/disable``.
+- ``POST /api/v1/workflows/validate``: ``{"valid", "name", "errors": [{"field",
+  "message"}]}`` without saving (an editor's check as you type).
+- ``GET /api/v1/schemas/workflow``: the JSON Schema of a definition.
+Bodies are JSON, or YAML text with ``Content-Type: application/yaml`` (or
+``text/yaml``). An invalid definition is a 422 whose details name each problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from calflow.api.deps import ApiRoute, Scope, ScopeDep
+from calflow.api.errors import ERROR_RESPONSES, ApiError
+from calflow.api.models import Deleted, Validation, WorkflowList, WorkflowOut, WorkflowSaved
+from calflow.errors import CalflowError, FieldError, NotFoundError, ValidationError
+from calflow.workflows.definition import load_text, parse, schema
+from calflow.workflows.store import StoredWorkflow
+
+log = logging.getLogger("calflow.api")
+router = APIRouter(route_class=ApiRoute, responses=ERROR_RESPONSES, tags=["workflows"])
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+DOCUMENT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A workflow definition (see GET /api/v1/schemas/workflow).",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+async def _document(request: Request) -> Any:
+    """The definition document in the body: JSON, or YAML by its media type."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    body = await request.body()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("the body is not UTF-8 text", [FieldError("", "not UTF-8")]) from None
+    if media in YAML_TYPES:
+        raw = load_text(text, "the body")
+    elif media in ("", "application/json") or media.endswith("+json"):
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise ApiError(
+                422, "BAD_JSON", f"the body is not JSON: {exc}", [FieldError("", str(exc))]
+            ) from None
+    else:
+        raise ApiError(
+            415, "UNSUPPORTED_MEDIA_TYPE", "send JSON or YAML (application/yaml, text/yaml)"
+        )
+    try:
+        json.dumps(raw)
+    except (TypeError, ValueError):  # YAML dates and the like: not a JSON document
+        raise ValidationError(
+            "the definition holds values JSON cannot (write dates and times as strings)"
+        ) from None
+    return raw
+
+
+def _checked(scope: Scope, raw: Any) -> None:
+    """Raise the definition's problems as a ``ValidationError`` (422 with details)."""
+    try:
+        parse(raw, scope.state.registry)
+    except CalflowError:
+        raise
+    except Exception as exc:  # a document the checks did not foresee: still the input's fault
+        log.warning("workflow definition check failed: %s: %s", type(exc).__name__, exc)
+        raise ValidationError(
+            f"the definition could not be checked ({type(exc).__name__})"
+        ) from None
+
+
+def _saved(stored: StoredWorkflow, result: str) -> WorkflowSaved:
+    return WorkflowSaved(**stored.to_dict(), result=result)
+
+
+@router.get("/workflows")
+def list_workflows(scope: ScopeDep) -> WorkflowList:
+    """Every workflow of the workspace, by name."""
+    return WorkflowList(items=[WorkflowOut(**w.to_dict()) for w in scope.workflows.list()])
+
+
+@router.post("/workflows", status_code=201, openapi_extra=DOCUMENT_BODY)
+async def create_workflow(scope: ScopeDep, request: Request) -> WorkflowSaved:
+    """Create a workflow from its definition (409 if one has its name)."""
+    raw = await _document(request)
+    _checked(scope, raw)
+    try:
+        existing = await asyncio.to_thread(scope.workflows.get, str(raw["name"]))
+    except NotFoundError:
+        existing = None
+    if existing is not None:
+        raise ApiError(
+            409,
+            "CONFLICT",
+            f"a workflow named {existing.name!r} exists ({existing.id}); PUT to change it",
+            [FieldError("name", "already taken")],
+        )
+    stored, result = await asyncio.to_thread(scope.workflows.apply, raw)
+    return _saved(stored, result)
+
+
+@router.post("/workflows/validate", openapi_extra=DOCUMENT_BODY)
+async def validate_workflow(scope: ScopeDep, request: Request) -> Validation:
+    """Check a definition without saving it."""
+    try:
+        raw = await _document(request)
+        _checked(scope, raw)
+    except ValidationError as exc:
+        errors = exc.errors or [FieldError("", exc.message)]
+        return Validation(
+            valid=False,
+            name=None,
+            errors=[{"field": e.path, "message": e.message} for e in errors],
+        )
+    return Validation(valid=True, name=str(raw["name"]), errors=[])
+
+
+@router.get("/schemas/workflow")
+def workflow_schema(scope: ScopeDep) -> dict[str, Any]:
+    """The JSON Schema of a workflow definition."""
+    return schema()
+
+
+@router.get("/workflows/{ref}")
+def get_workflow(scope: ScopeDep, ref: str) -> WorkflowOut:
+    """One workflow, by id or name."""
+    return WorkflowOut(**scope.workflows.get(ref).to_dict())
+
+
+@router.put("/workflows/{ref}", openapi_extra=DOCUMENT_BODY)
+async def replace_workflow(scope: ScopeDep, ref: str, request: Request) -> WorkflowSaved:
+    """Replace a workflow's definition (a new version unless nothing changed)."""
+    existing = await asyncio.to_thread(scope.workflows.get, ref)
+    raw = await _document(request)
+    if isinstance(raw, dict):
+        raw.setdefault("name", existing.name)
+        if raw["name"] != existing.name:
+            raise ValidationError(
+                "a workflow keeps its name",
+                [
+                    FieldError(
+                        "name", f"must be {existing.name!r} (create a new workflow to rename)"
+                    )
+                ],
+            )
+    _checked(scope, raw)
+    stored, result = await asyncio.to_thread(scope.workflows.apply, raw)
+    return _saved(stored, result)
+
+
+@router.delete("/workflows/{ref}")
+def delete_workflow(scope: ScopeDep, ref: str) -> Deleted:
+    """Delete a workflow (its runs stay visible)."""
+    return Deleted(id=scope.workflows.delete(ref).id)
+
+
+@router.post("/workflows/{ref}/enable")
+def enable_workflow(scope: ScopeDep, ref: str) -> WorkflowOut:
+    """Start matching events again."""
+    return WorkflowOut(**scope.workflows.set_enabled(ref, True).to_dict())
+
+
+@router.post("/workflows/{ref}/disable")
+def disable_workflow(scope: ScopeDep, ref: str) -> WorkflowOut:
+    """Stop matching new events (runs already started go on)."""
+    return WorkflowOut(**scope.workflows.set_enabled(ref, False).to_dict())
