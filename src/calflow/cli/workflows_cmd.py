@@ -250,7 +250,7 @@ def worker(
         0,
         "--concurrency",
         min=0,
-        help="Most runs this worker holds at once, waiting ones included (0: no limit).",
+        help="Due runs this worker takes per batch (0: the default, 200).",
     ),
     worker_id: str = typer.Option(None, "--id", help="Stable worker id (default: host name)."),
 ) -> None:
