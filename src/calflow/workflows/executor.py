@@ -43,6 +43,7 @@ from calflow.workflows.durable import (
     step_source,
 )
 from calflow.workflows.services import BATCH_CACHE, Services
+from calflow.workflows.steplog import histories
 
 log = logging.getLogger("calflow.executor")
 RUN_CONCURRENCY = 64
@@ -70,6 +71,7 @@ async def execute_batch(svc: Services, owner: str, run_ids: list[str]) -> dict[s
     if not rows:
         return {}
     events = await asyncio.to_thread(_events, svc, [r.event_id for r in rows])
+    past = await asyncio.to_thread(histories, svc.store.engine, [r.id for r in rows])
     BATCH_CACHE.set({})
     gate = asyncio.Semaphore(RUN_CONCURRENCY)
 
@@ -77,7 +79,8 @@ async def execute_batch(svc: Services, owner: str, run_ids: list[str]) -> dict[s
         async with gate:
             try:
                 space = svc.workspace(row.workspace_id)
-                return row, await advance(space, row, events.get(row.event_id))
+                found = events.get(row.event_id)
+                return row, await advance(space, row, found, past.get(row.id, []))
             except Exception as exc:  # a bug must not stall the batch: retry the run later
                 log.exception("run %s could not advance", row.id)
                 due = datetime.now(UTC) + timedelta(seconds=30)
@@ -116,8 +119,11 @@ async def _definition(svc: Services, row: RunRow) -> WorkflowDef:
 _VERSIONS: dict[tuple[str, int], dict[str, Any]] = {}
 
 
-async def advance(svc: Services, row: RunRow, event: dict[str, Any] | None) -> dict[str, Any]:
-    """Run ``row`` as far as it goes now; returns the run's new values."""
+async def advance(
+    svc: Services, row: RunRow, event: dict[str, Any] | None, history: list[Any]
+) -> dict[str, Any]:
+    """Run ``row`` as far as it goes now; returns the run's new values. ``history``: the
+    run's step rows as the batch began (what a cut-off execution left)."""
     if event is None:
         error = {"code": "EVENT_MISSING", "message": f"event {row.event_id} is gone"}
         return {"status": "failed", "dead": 1, "error": error}
@@ -168,7 +174,7 @@ async def advance(svc: Services, row: RunRow, event: dict[str, Any] | None) -> d
             index, attempt, first = index + 1, 1, 1
             continue
         ctx = {"event": event, "booking": booking, "steps": outputs}
-        result = await svc.call_action(row.id, raw, ctx, attempt)
+        result = await svc.call_action(row.id, raw, ctx, attempt, history)
         if result.get("throttled") is not None:  # the integration's rate limit: wait a turn
             wake = now + timedelta(seconds=float(result["throttled"]))
             return place(status="waiting", next_due_at=wake)

@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -272,24 +272,32 @@ class RunStore:
             return
         now = utcnow()
         with write_transaction(self.engine) as conn:
+            touched = {
+                row.id: row.updated_at
+                for row in conn.execute(
+                    select(RunRow.id, RunRow.updated_at).where(
+                        RunRow.id.in_([taken.id for taken, _ in outcomes])
+                    )
+                )
+            }
+            params = []
             for taken, values in outcomes:
-                values = {**values, "updated_at": now, "lease_until": None}
-                if values.get("status") in FINAL:
-                    values.setdefault("finished_at", now)
-                    values["next_due_at"] = None
-                for key in ("error", "state"):
-                    if values.get(key) is not None:
-                        values[key] = _jsonable(values[key])
-                held = update(RunRow).where(
-                    RunRow.id == taken.id, RunRow.lease_owner == owner, RunRow.status == "running"
-                )
-                done = conn.execute(
-                    held.where(RunRow.updated_at == taken.updated_at).values(**values)
-                )
-                if not done.rowcount and values.get("status") == "waiting":
-                    conn.execute(held.values(**{**values, "next_due_at": now}))
-                elif not done.rowcount:
-                    conn.execute(held.values(**values))
+                status = values["status"]
+                final = status in FINAL
+                due = None if final else values.get("next_due_at")
+                if status == "waiting" and touched.get(taken.id) != taken.updated_at:
+                    due = now
+                params.append({
+                    "b_id": taken.id, "b_owner": owner, "status": status,
+                    "dead": int(values.get("dead", 0)), "error": _opt_json(values.get("error")),
+                    "current_step": values.get("current_step"), "next_due_at": due,
+                    "state": _opt_json(values.get("state")),
+                    "booking_uid": str(values.get("booking_uid") or taken.booking_uid)[:200],
+                    "cancel_reason": values.get("cancel_reason"),
+                    "finished_at": now if final else None, "updated_at": now,
+                    "lease_until": None,
+                })  # fmt: skip
+            conn.execute(_SAVE, params)
 
     def wake(self, run_ids: builtins.list[str], **values: Any) -> None:
         """Make waiting runs due now (their booking moved or ended: they look again)."""
@@ -306,49 +314,6 @@ class RunStore:
             conn.execute(
                 update(RunRow).where(RunRow.id.in_(run_ids)).values(updated_at=now, **values)
             )
-
-    def history(self, run_id: str, step_id: str, attempt: int) -> dict[str, Any]:
-        """What a (possibly cut-off) earlier execution left for this step: the outcome of
-        this very attempt if recorded, and the latest intent that never finished."""
-        with Session(self.engine) as session:
-            rows = session.scalars(
-                select(RunStepRow)
-                .where(RunStepRow.run_id == run_id, RunStepRow.step_id == step_id)
-                .order_by(RunStepRow.id.desc())
-            ).all()
-        found: dict[str, Any] = {"recorded": None, "unfinished": None}
-        for row in rows:
-            if row.attempt == attempt and row.status in ("succeeded", "failed"):
-                if found["recorded"] is None:
-                    found["recorded"] = _outcome(row)
-            elif row.status == "started" and found["unfinished"] is None:
-                found["unfinished"] = (int(row.id), row.started_at)
-        return found
-
-    def unfinished(self, run_id: str, step_id: str) -> tuple[int, datetime] | None:
-        """The latest attempt of a step that began calling its action and never finished
-        (its process died in between): (row id, when it began)."""
-        with Session(self.engine) as session:
-            row = session.execute(
-                select(RunStepRow.id, RunStepRow.started_at)
-                .where(RunStepRow.run_id == run_id, RunStepRow.step_id == step_id,
-                       RunStepRow.status == "started")
-                .order_by(RunStepRow.id.desc())
-            ).first()  # fmt: skip
-            return None if row is None else (int(row.id), row.started_at)
-
-    def recorded(self, run_id: str, step_id: str, attempt: int) -> dict[str, Any] | None:
-        """The outcome already recorded for this very attempt, if any: its process died
-        after recording it and before the engine's checkpoint, so it must not run again."""
-        with Session(self.engine) as session:
-            row = session.scalars(
-                select(RunStepRow)
-                .where(RunStepRow.run_id == run_id, RunStepRow.step_id == step_id,
-                       RunStepRow.attempt == attempt,
-                       RunStepRow.status.in_(("succeeded", "failed")))
-                .order_by(RunStepRow.id.desc())
-            ).first()  # fmt: skip
-            return None if row is None else _outcome(row)
 
     def active_for_booking(self, provider: str, booking_uid: str) -> builtins.list[RunRow]:
         """Runs of a booking that are not finished (queued, waiting or running)."""
@@ -435,12 +400,18 @@ class RunStore:
         return out
 
 
-def _outcome(row: RunStepRow) -> dict[str, Any]:
-    error = row.error or {}
-    return {"success": row.status == "succeeded", "port": row.port,
-            "data": (row.output or {}).get("data"), "code": error.get("code"),
-            "message": error.get("message"), "retryable": False,
-            "recorded": True}  # fmt: skip
+def _opt_json(value: Any) -> Any:
+    return _jsonable(value) if value is not None else None
+
+
+_SAVE = (
+    update(RunRow)
+    .where(RunRow.id == bindparam("b_id"), RunRow.lease_owner == bindparam("b_owner"),
+           RunRow.status == "running")
+    .values({c: bindparam(c) for c in ("status", "dead", "error", "current_step", "next_due_at",
+                                       "state", "booking_uid", "cancel_reason", "finished_at",
+                                       "updated_at", "lease_until")})
+)  # fmt: skip
 
 
 def _public(row: RunRow) -> dict[str, Any]:

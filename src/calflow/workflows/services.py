@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from calflow.integrations import Integration, IntegrationStore
 from calflow.workflows import templates
 from calflow.workflows.limits import take_slot
 from calflow.workflows.runs import RunStore, mask
+from calflow.workflows.steplog import StepLog, histories, seen_in
 from calflow.workflows.store import WorkflowStore
 
 _services: Services | None = None
@@ -52,6 +54,7 @@ class Services:
     _gates: dict[tuple[int, str], asyncio.Semaphore] = field(default_factory=dict)
     _runners: dict[int, tuple[asyncio.AbstractEventLoop, Runner]] = field(default_factory=dict)
     _spaces: dict[str, Services] = field(default_factory=dict)
+    _steplogs: dict[int, tuple[asyncio.AbstractEventLoop, StepLog]] = field(default_factory=dict)
 
     def workspace(self, workspace_id: str) -> Services:
         """The services of another workspace (same database, registry and keys): one
@@ -101,19 +104,37 @@ class Services:
                 await asyncio.wrap_future(future)
         self._runners.clear()
 
+    def steplog(self) -> StepLog:
+        """The group writer of intent and outcome rows for the running event loop."""
+        loop = asyncio.get_running_loop()
+        found = self._steplogs.get(id(loop))
+        if found is None or found[0] is not loop:
+            found = self._steplogs[id(loop)] = (loop, StepLog(self.store.engine))
+        return found[1]
+
     async def call_action(
-        self, run_id: str, step: dict[str, Any], ctx: dict[str, Any], attempt: int
+        self,
+        run_id: str,
+        step: dict[str, Any],
+        ctx: dict[str, Any],
+        attempt: int,
+        history: Sequence[Any] | None = None,
     ) -> dict[str, Any]:
         """Render, record the intent, call the action, record the outcome; never raises.
 
         If an earlier execution of this step began calling its action and died before
         its outcome was recorded, the action is first asked whether that call took effect
         (``Action.reconcile``: Twilio looks the message up), so a crash at the worst
-        moment does not send twice.
+        moment does not send twice. ``history``: the run's step rows, read beforehand for
+        a whole batch (else read here).
         """
         from calflow.workflows.durable import classify, failure, render_input
 
-        seen = await asyncio.to_thread(self.runs.history, run_id, step["id"], attempt)
+        if history is None:
+            history = (await asyncio.to_thread(histories, self.store.engine, [run_id])).get(
+                run_id, []
+            )
+        seen = seen_in(history, step["id"], attempt)
         done: dict[str, Any] | None = seen["recorded"]
         if done is not None:  # died between recording the outcome and saving the run
             done["finished_at"] = datetime.now(UTC).isoformat()
@@ -129,21 +150,21 @@ class Services:
                 integration = await asyncio.to_thread(self.integration, integration_ref)
             if integration is not None:
                 secrets = [s.get_secret_value() for s in integration.secrets.values()]
-                wait = await asyncio.to_thread(self.throttle, step["app"], integration.id)
-                if wait:
-                    return {"throttled": wait}
+                if self.registry.app(step["app"]).rate_limit is not None:
+                    wait = await asyncio.to_thread(self.throttle, step["app"], integration.id)
+                    if wait:
+                        return {"throttled": wait}
             earlier = seen["unfinished"]
-            row_id = await asyncio.to_thread(
-                self.runs.start_step, run_id, step["id"], attempt, mask(rendered, secrets), started
-            )
+            log = self.steplog()
+            row_id = await log.start(run_id, step["id"], attempt, mask(rendered, secrets), started)
             action = None
             if earlier is not None:
                 action = await self.runner().reconcile_action(
                     step["app"], step["action"], rendered, integration, earlier[1]
                 )
                 cut = {"reason": "the process stopped during the call"}
-                await asyncio.to_thread(self.runs.finish_step, earlier[0], status="interrupted",
-                                        port=None, output=None, error=cut)  # fmt: skip
+                await log.finish(earlier[0], status="interrupted", port=None, output=None,
+                                 error=cut)  # fmt: skip
             if action is None:
                 async with self._gate(step["app"], integration):
                     action = await self.runner().run_action(
@@ -167,8 +188,7 @@ class Services:
                                     input=mask(rendered, secrets), started_at=started,
                                     **masked)  # fmt: skip
         else:
-            await asyncio.to_thread(self.runs.finish_step, row_id, status=status,
-                                    port=result["port"], **masked)  # fmt: skip
+            await self.steplog().finish(row_id, status=status, port=result["port"], **masked)
         result["finished_at"] = datetime.now(UTC).isoformat()
         clean: dict[str, Any] = json.loads(json.dumps(result, default=str))
         return clean
