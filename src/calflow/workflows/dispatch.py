@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select, text, update
@@ -47,11 +50,17 @@ STOPPING = ("cancelled", "declined", "checkout_expired")
 
 class Dispatcher:
     def __init__(
-        self, svc: Services, batch: int = 500, on_runs: Callable[[], None] | None = None
+        self,
+        svc: Services,
+        batch: int = 500,
+        on_runs: Callable[[], None] | None = None,
+        lock_path: Path | None = None,
     ) -> None:
         self.svc = svc
         self.batch = batch
         self.on_runs = on_runs
+        self.lock_path = lock_path
+        """SQLite: a file every dispatching process locks (PostgreSQL: an advisory lock)."""
         """Called when runs were created or woken (the local scheduler looks at once)."""
         self._new: list[dict[str, Any]] = []
         self._versions: dict[tuple[str, int], Any] = {}
@@ -74,6 +83,12 @@ class Dispatcher:
         Database work runs in threads: the event loop also serves webhooks.
         """
         engine = self.svc.store.engine
+        if engine.dialect.name == "sqlite" and self.lock_path is not None:
+            with _FileLock(self.lock_path) as held:
+                return await self._dispatch_on(engine) if held else 0
+        return await self._dispatch_on(engine)
+
+    async def _dispatch_on(self, engine: Any) -> int:
         conn = await asyncio.to_thread(engine.connect)
         try:
             pg = conn.dialect.name == "postgresql"
@@ -230,6 +245,31 @@ class Dispatcher:
             svc.runs.active_for_booking, event.provider, event.booking_uid
         )
         await asyncio.to_thread(svc.runs.wake, [r.id for r in runs])
+
+
+class _FileLock:
+    """A non-blocking exclusive lock on a file (one dispatcher at a time on SQLite, where
+    several worker processes may share one ``CALFLOW_HOME``); False if another holds it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> bool:
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = None
+            return False
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 def _lock(conn: Connection, statement: str) -> bool:

@@ -69,7 +69,11 @@ class WorkflowEngine:
         self.executor_id = executor_id or default_executor_id()
         self.dispatch = dispatch
         self.scheduler = Scheduler(self.services, self.executor_id, batch=concurrency or 200)
-        self.dispatcher = Dispatcher(self.services, on_runs=self.scheduler.nudge)
+        self.dispatcher = Dispatcher(
+            self.services,
+            on_runs=self.scheduler.nudge,
+            lock_path=self.settings.home / "dispatch.lock",
+        )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 

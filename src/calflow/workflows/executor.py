@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from calflow.db.models import EventRow, RunRow
+from calflow.db.models import EventRow
 from calflow.events.model import BookingEvent
 from calflow.workflows.definition import END, WorkflowDef
 from calflow.workflows.durable import (
@@ -75,7 +75,7 @@ async def execute_batch(svc: Services, owner: str, run_ids: list[str]) -> dict[s
     BATCH_CACHE.set({})
     gate = asyncio.Semaphore(RUN_CONCURRENCY)
 
-    async def one(row: RunRow) -> tuple[RunRow, dict[str, Any]]:
+    async def one(row: Any) -> tuple[Any, dict[str, Any]]:
         async with gate:
             try:
                 space = svc.workspace(row.workspace_id)
@@ -104,7 +104,7 @@ def _events(svc: Services, ids: list[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-async def _definition(svc: Services, row: RunRow) -> WorkflowDef:
+async def _definition(svc: Services, row: Any) -> WorkflowDef:
     source = _VERSIONS.get((row.workflow_id, row.workflow_version))
     if source is None:
         source = await asyncio.to_thread(svc.runs.version, row.workflow_id, row.workflow_version)
@@ -120,9 +120,10 @@ _VERSIONS: dict[tuple[str, int], dict[str, Any]] = {}
 
 
 async def advance(
-    svc: Services, row: RunRow, event: dict[str, Any] | None, history: list[Any]
+    svc: Services, row: Any, event: dict[str, Any] | None, history: list[Any]
 ) -> dict[str, Any]:
-    """Run ``row`` as far as it goes now; returns the run's new values. ``history``: the
+    """Run ``row`` (a ``runs`` row) as far as it goes now; returns the run's new values.
+    ``history``: the
     run's step rows as the batch began (what a cut-off execution left)."""
     if event is None:
         error = {"code": "EVENT_MISSING", "message": f"event {row.event_id} is gone"}

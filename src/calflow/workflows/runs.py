@@ -225,7 +225,7 @@ class RunStore:
             ).scalar()
         return dict(found) if found is not None else None
 
-    def claim(self, owner: str, limit: int, lease_s: float) -> builtins.list[RunRow]:
+    def claim(self, owner: str, limit: int, lease_s: float) -> builtins.list[str]:
         """Take up to ``limit`` due runs of every workspace (and runs whose lease ran
         out) for ``owner``.
 
@@ -251,17 +251,20 @@ class RunStore:
                 .values(status="running", lease_owner=owner,
                         lease_until=now + timedelta(seconds=lease_s), updated_at=now)
             )  # fmt: skip
-            rows = conn.execute(select(RunRow).where(RunRow.id.in_(ids))).all()
-        return [RunRow(**row._mapping) for row in rows]
+        return ids
 
-    def held(self, owner: str, run_ids: builtins.list[str]) -> builtins.list[RunRow]:
-        """The runs of ``run_ids`` that ``owner`` still holds (a recovered batch)."""
+    def held(self, owner: str, run_ids: builtins.list[str]) -> builtins.list[Any]:
+        """The runs of ``run_ids`` that ``owner`` still holds (plain rows: attribute access
+        like a ``RunRow``, without the ORM's cost per object)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(RunRow).where(RunRow.id.in_(run_ids), RunRow.status == "running",
-                                     RunRow.lease_owner == owner)
-            ).all()  # fmt: skip
-        return [RunRow(**row._mapping) for row in rows]
+            return list(
+                conn.execute(
+                    select(*RunRow.__table__.columns).where(
+                        RunRow.id.in_(run_ids), RunRow.status == "running",
+                        RunRow.lease_owner == owner,
+                    )
+                )
+            )  # fmt: skip
 
     def save_all(self, owner: str, outcomes: builtins.list[tuple[RunRow, dict[str, Any]]]) -> None:
         """Store where each run now stands, in one transaction, if ``owner`` still holds it.

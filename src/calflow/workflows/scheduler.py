@@ -65,11 +65,10 @@ class Scheduler:
     async def take_once(self) -> int:
         """Take one batch of due runs and start it; the caller holds a slot, freed when
         the batch ends (or at once if nothing was due)."""
-        rows = await asyncio.to_thread(self.svc.runs.claim, self.owner, self.batch, self.lease_s)
-        if not rows:
+        ids = await asyncio.to_thread(self.svc.runs.claim, self.owner, self.batch, self.lease_s)
+        if not ids:
             self._slots.release()
             return 0
-        ids = [r.id for r in rows]
         task = asyncio.create_task(self._run(ids))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
