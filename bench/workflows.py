@@ -1,4 +1,4 @@
-"""Workflows end to end: signed Cal.com deliveries -> inbox -> runs (DBOS batches) -> SendSms -> sandbox.
+"""Workflows end to end: signed Cal.com deliveries -> inbox -> runs in DBOS batches -> SMS.
 
 Part 1, **throughput** (``--levels sqlite,pg1,pg2``). A one-step workflow (trigger
 ``created``; step ``twilio.SendSms`` to ``{{ attendee.phone }}``, body

@@ -50,7 +50,7 @@ def test_serve_with_two_worker_processes_runs_every_event_once(
     port = free_port()
     with calflow_process(["serve", "--workers", "2", "--port", str(port)],
                          {"CALFLOW_HOME": str(tmp_path)}) as server:  # fmt: skip
-        children = poll(lambda: (c := _children(server.pid)) and len(c) == 2 and c or None,
+        children = poll(lambda: ((c := _children(server.pid)) and len(c) == 2 and c) or None,
                         what="two child workers")  # fmt: skip
         for n in range(40):
             inbox.publish(booking_event(booking_uid=f"uid-child-{n}"))
@@ -58,7 +58,7 @@ def test_serve_with_two_worker_processes_runs_every_event_once(
              wait_s=60, what="40 succeeded runs")  # fmt: skip
 
         os.kill(children[0], signal.SIGKILL)  # a child that dies is started again
-        poll(lambda: (c := _children(server.pid)) and len(c) == 2 and children[0] not in c
+        poll(lambda: ((c := _children(server.pid)) and len(c) == 2 and children[0] not in c)
              or None, what="the killed worker to be restarted")  # fmt: skip
         for n in range(40, 50):
             inbox.publish(booking_event(booking_uid=f"uid-child-{n}"))
