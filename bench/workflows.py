@@ -1,4 +1,4 @@
-"""Workflows end to end: signed Cal.com deliveries -> inbox -> DBOS run -> SendSms -> sandbox.
+"""Workflows end to end: signed Cal.com deliveries -> inbox -> runs in DBOS batches -> SMS.
 
 Part 1, **throughput** (``--levels sqlite,pg1,pg2``). A one-step workflow (trigger
 ``created``; step ``twilio.SendSms`` to ``{{ attendee.phone }}``, body
@@ -9,6 +9,9 @@ loop, or paced with ``--rate``). Levels, each on a fresh database, each process 
 own (child environment without the developer's ``CALFLOW_*``):
 
 - ``sqlite``: one ``calflow serve`` (receiver + engine in one process, SQLite);
+- ``sqlite_w2`` (``sqlite_w1``): what ``calflow serve --workers 2`` (1) runs: the
+  receiver (``serve --no-worker``) and two (one) ``calflow worker`` processes on the
+  same SQLite home, one machine: still one instance;
 - ``pg1``: PostgreSQL (a fresh database, dropped after), ``calflow serve --no-worker``
   + one ``calflow worker``;
 - ``pg2``: the same with two workers.
@@ -795,7 +798,13 @@ def sql_figures(dumps: list[dict[str, Any]], n: int, top: int = 15) -> dict[str,
     }
 
 
-LEVELS = {"sqlite": ("sqlite", 0), "pg1": ("pg", 1), "pg2": ("pg", 2)}
+LEVELS = {
+    "sqlite": ("sqlite", 0),
+    "sqlite_w1": ("sqlite", 1),
+    "sqlite_w2": ("sqlite", 2),
+    "pg1": ("pg", 1),
+    "pg2": ("pg", 2),
+}
 
 
 def bench_throughput(level: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -1256,7 +1265,12 @@ def table(levels: list[dict[str, Any]], baselines: dict[str, Any]) -> list[str]:
 def verdicts(figures: dict[str, Any]) -> list[str]:
     lines = []
     levels = {lv["level"]: lv for lv in figures["throughput"]}
-    one = levels.get("sqlite") or levels.get("pg1")
+    # one instance on one machine: `calflow serve` alone, or with its child workers
+    singles = [levels[k] for k in ("sqlite", "sqlite_w1", "sqlite_w2") if k in levels]
+    one = max(singles, key=lambda lv: lv.get("per_s", 0)) if singles else levels.get("pg1")
+    for lv in singles:
+        if lv is not one:
+            lines.append(f"one instance, {lv['level']}: {lv.get('per_s', 0):,.1f} events/s")
     if one:
         ok = one.get("per_s", 0) >= GOAL_PER_S and one.get("sms_exactly_once")
         lines.append(
@@ -1317,7 +1331,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="timed events per level")
     parser.add_argument("--warmup", type=int, default=50, help="untimed events first")
-    parser.add_argument("--levels", default="sqlite,pg1,pg2", help="sqlite, pg1, pg2 ('' none)")
+    parser.add_argument("--levels", default="sqlite,sqlite_w2,pg1,pg2",
+                        help="sqlite, sqlite_w1, sqlite_w2, pg1, pg2 ('' none)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=16, help="HTTP connections")
     parser.add_argument("--rate", type=float, default=None, help="POST at this rate (events/s)")
     parser.add_argument("--drain-timeout", type=float, default=240, help="s to wait for runs")

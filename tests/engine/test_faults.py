@@ -84,7 +84,9 @@ def test_provider_faults_end_sent_once_or_visibly_dead_lettered(
     for n in range(4):  # a number Twilio always answers 429 for: retried, then dead-lettered
         run = by_uid[f"flt-429-{n}"]
         codes = {(s["error"] or {}).get("code") for s in runs.get(run["id"])["steps"]}
-        assert run["status"] == "failed" and run["dead"] and "RATE_LIMIT" in codes, (run, codes)
+        assert run["status"] == "failed" and run["dead"], (run, codes)
+        # 429 every time, unless an injected timeout (MAYBE_SENT: never retried) came first
+        assert "RATE_LIMIT" in codes or run["error"]["code"] == "MAYBE_SENT", (run, codes)
     retried = [s for r in by_uid.values() for s in runs.get(r["id"])["steps"] if s["attempt"] > 1]
     assert retried, "the 5xx faults should have caused retries"
     assert sum(r["status"] == "succeeded" for r in by_uid.values()) >= 30

@@ -42,6 +42,13 @@ def serve(
     worker: bool = typer.Option(
         True, "--worker/--no-worker", help="Also run workflows in this process (the default)."
     ),
+    workers: int = typer.Option(
+        0,
+        "--workers",
+        min=0,
+        max=64,
+        help="Run workflows in this many child worker processes instead (one per core).",
+    ),
 ) -> None:
     """Run the calflow server: webhook receiver at /hooks/{integration_id}, and workflows."""
     import uvicorn
@@ -55,6 +62,13 @@ def serve(
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
         server = uvicorn.Server(config)
+        if workers:
+            from calflow.workflows.children import WorkerChildren
+            from calflow.workflows.engine import default_executor_id
+
+            async with WorkerChildren(workers, default_executor_id()):
+                await server.serve()
+            return
         if not worker:
             await server.serve()
             return

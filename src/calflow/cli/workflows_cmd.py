@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +243,7 @@ def retry(
         print_json(data)
     else:
         console.print(
-            f"retrying {data['run']} from step {data['from_step']} ({data['workflow_id']})"
+            f"retrying {data['run']} from step {data['from_step']} (attempt {data['attempt']})"
         )
 
 
@@ -250,11 +252,12 @@ def worker(
         0,
         "--concurrency",
         min=0,
-        help="Most runs this worker holds at once, waiting ones included (0: no limit).",
+        help="Due runs this worker takes per batch (0: the default, 200).",
     ),
     worker_id: str = typer.Option(None, "--id", help="Stable worker id (default: host name)."),
 ) -> None:
     """Run workflows: dispatch stored events and execute runs (scale out on PostgreSQL)."""
+    from calflow.workflows.children import watch_parent
     from calflow.workflows.engine import WorkflowEngine, default_executor_id
 
     async def go() -> None:
@@ -262,7 +265,14 @@ def worker(
                                 executor_id=worker_id or default_executor_id())  # fmt: skip
         async with engine:
             console.print(f"calflow worker {engine.executor_id} running (Ctrl-C to stop)")
-            await asyncio.Event().wait()
+            stop = asyncio.Event()
+            with contextlib.suppress(NotImplementedError):  # SIGTERM: stop cleanly
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+            parent_gone = asyncio.create_task(watch_parent())
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait([parent_gone, stopped], return_when=asyncio.FIRST_COMPLETED)
+            parent_gone.cancel()
+            stopped.cancel()
 
     try:
         asyncio.run(go())

@@ -32,11 +32,13 @@ __all__ = [
     "EventDeliveryRow",
     "EventRow",
     "IntegrationRow",
+    "RateWindowRow",
     "ReplayItemRow",
     "ReplayJobRow",
     "RunRow",
     "RunStepRow",
     "WorkflowRow",
+    "WorkflowVersionRow",
     "WorkspaceRow",
     "new_api_token_id",
     "new_event_id",
@@ -251,6 +253,28 @@ class WorkflowRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class WorkflowVersionRow(Base):
+    """Each version of a workflow's definition that a run used (a run follows the version
+    it started with, or the one ``runs retry`` chose, even after later edits)."""
+
+    __tablename__ = "workflow_versions"
+
+    workflow_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateWindowRow(Base):
+    """A fixed window of calls counted against a rate limit shared by every worker."""
+
+    __tablename__ = "rate_windows"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column()
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class RunRow(Base):
     """One run of a workflow for one event: its status and what it waits for.
 
@@ -263,6 +287,7 @@ class RunRow(Base):
         Index("ix_runs_workspace_id_created_at", "workspace_id", "created_at"),
         Index("ix_runs_workspace_id_booking_uid", "workspace_id", "booking_uid"),
         Index("ix_runs_workspace_id_status", "workspace_id", "status"),
+        Index("ix_runs_status_next_due_at", "status", "next_due_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -280,7 +305,13 @@ class RunRow(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     cancel_reason: Mapped[str | None] = mapped_column(String(300), default=None)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
-    """1, then 2, 3… for each ``runs retry``; the DBOS workflow id is ``id`` or ``id#n``."""
+    """1, then 2, 3… for each ``runs retry``."""
+    state: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    """Where the run stands between batches: step index, attempt, the booking as the run
+    knows it, earlier steps' outputs (see ``calflow.workflows.executor``)."""
+    lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    """The worker that last took the run (kept after it finishes: who ran it)."""
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)

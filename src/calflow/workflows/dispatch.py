@@ -1,52 +1,69 @@
 """The dispatcher: hands stored events to workflows, in the order they were stored.
 
-It takes events whose ``dispatched_at`` is null (the inbox's hand-off), and for each:
+It takes events whose ``dispatched_at`` is null (the inbox's hand-off), of every
+workspace (each with its own workflows), and for each:
 
 - a stale event (see ``calflow.events.ordering``) starts nothing;
-- a reschedule moves the active runs of the booking (a message wakes each run, which
-  recomputes its due times) and starts the workflows triggered by ``rescheduled``
-  that were not already following this booking;
-- a cancel or decline tells the booking's active runs to stop (they end
-  ``cancelled`` with the reason) and starts the workflows triggered by it;
+- a reschedule wakes the active runs of the booking (each follows the booking's stored
+  state and recomputes its due times) and starts the workflows triggered by
+  ``rescheduled`` that were not already following this booking;
+- a cancel or decline wakes the booking's active runs, which see it ended and stop
+  (``cancelled``, with the reason), and starts the workflows triggered by it;
 - any other event starts the workflows whose trigger matches.
 
-A run's id is derived from the event's dedupe key and the workflow, and DBOS starts a
-workflow id once, so dispatching an event again after a crash starts nothing twice.
-Only then is the event marked dispatched. On PostgreSQL one dispatcher at a time holds
-an advisory lock, so events of one booking are handed over in order; the runs
-themselves are spread over every worker by the DBOS queue.
+Starting a run is inserting its row (queued, due now); a run's id is derived from the
+event's dedupe key and the workflow, and the runs of a batch are inserted in the same
+transaction that marks its events dispatched, so dispatching again after a crash
+starts nothing twice. On PostgreSQL one dispatcher at a time holds an advisory lock,
+so events of one booking are handed over in order; every worker's scheduler takes
+the runs (``calflow.workflows.scheduler``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from dbos import DBOS, SetWorkflowID
 from sqlalchemy import Connection, select, text, update
 
 from calflow.db.engine import write_transaction
 from calflow.db.models import EventRow, IntegrationRow
 from calflow.db.types import utcnow
 from calflow.events.model import BookingEvent
-from calflow.workflows.durable import TOPIC, follows_booking, run_workflow
+from calflow.workflows.durable import follows_booking
+from calflow.workflows.executor import initial_state
 from calflow.workflows.matching import matches
-from calflow.workflows.runs import run_id_for
+from calflow.workflows.runs import RunStore, run_id_for
 from calflow.workflows.services import Services
 
 log = logging.getLogger("calflow.dispatch")
-RUNS_QUEUE = "calflow-runs"
 _LOCK_KEY = 7_246_001  # pg advisory lock id of the dispatcher
 MOVING = ("rescheduled",)
 STOPPING = ("cancelled", "declined", "checkout_expired")
 
 
 class Dispatcher:
-    def __init__(self, svc: Services, batch: int = 500) -> None:
+    def __init__(
+        self,
+        svc: Services,
+        batch: int = 500,
+        on_runs: Callable[[], None] | None = None,
+        lock_path: Path | None = None,
+    ) -> None:
         self.svc = svc
         self.batch = batch
+        self.on_runs = on_runs
+        self.lock_path = lock_path
+        """SQLite: a file every dispatching process locks (PostgreSQL: an advisory lock)."""
+        """Called when runs were created or woken (the local scheduler looks at once)."""
+        self._new: list[dict[str, Any]] = []
+        self._versions: dict[tuple[str, int], Any] = {}
 
     async def run_forever(self, interval: float = 0.25, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -66,6 +83,12 @@ class Dispatcher:
         Database work runs in threads: the event loop also serves webhooks.
         """
         engine = self.svc.store.engine
+        if engine.dialect.name == "sqlite" and self.lock_path is not None:
+            with _FileLock(self.lock_path) as held:
+                return await self._dispatch_on(engine) if held else 0
+        return await self._dispatch_on(engine)
+
+    async def _dispatch_on(self, engine: Any) -> int:
         conn = await asyncio.to_thread(engine.connect)
         try:
             pg = conn.dialect.name == "postgresql"
@@ -82,11 +105,14 @@ class Dispatcher:
     def _pending(self, conn: Connection) -> list[Any]:
         """The next undispatched events, without their (costly to parse) documents."""
         rows = conn.execute(
-            select(EventRow.id, EventRow.kind, EventRow.ordering, EventRow.dedupe_key)
-            .where(
-                EventRow.workspace_id == self.svc.store.workspace_id,
-                EventRow.dispatched_at.is_(None),
+            select(
+                EventRow.id,
+                EventRow.workspace_id,
+                EventRow.kind,
+                EventRow.ordering,
+                EventRow.dedupe_key,
             )
+            .where(EventRow.dispatched_at.is_(None))
             .order_by(EventRow.received_at, EventRow.id)
             .limit(self.batch)
         ).all()
@@ -106,8 +132,15 @@ class Dispatcher:
         return {"data": found, "names": names}
 
     def _done(self, ids: list[str]) -> None:
-        # one write per batch: dispatching again after a crash starts nothing twice
+        """Create the planned runs and mark the events dispatched, in one transaction: a
+        crash before it commits dispatches them again, and run ids are derived, so nothing
+        starts twice."""
+        new, self._new = self._new, []
+        versions, self._versions = self._versions, {}
         with write_transaction(self.svc.store.engine) as conn:
+            for (workflow_id, version), source in versions.items():
+                RunStore.keep_version(conn, workflow_id, version, source)
+            RunStore.insert_new(conn, new)
             conn.execute(
                 update(EventRow).where(EventRow.id.in_(ids)).values(dispatched_at=utcnow())
             )
@@ -116,17 +149,24 @@ class Dispatcher:
         rows = await asyncio.to_thread(self._pending, conn)
         if not rows:
             return 0
-        workflows = await asyncio.to_thread(self.svc.workflows.list, True)
-        kinds = {k for wf in workflows for k in wf.definition.trigger.kinds}
-        kinds.update(MOVING, STOPPING)
-        # only events some workflow could care about are read and parsed
-        wanted = [r for r in rows if r.ordering != "stale" and r.kind in kinds]
-        if wanted:
-            docs = await asyncio.to_thread(self._documents, conn, [r.id for r in wanted])
-            plan = await asyncio.to_thread(self._plan, wanted, docs, workflows)
-            for event_id, dedupe_key, event, matched in plan:
-                await self._dispatch(event_id, dedupe_key, event, matched)
+        spaces: dict[str, list[Any]] = {}
+        for row in rows:  # each workspace's events in their order, with its own workflows
+            spaces.setdefault(row.workspace_id, []).append(row)
+        for workspace_id, space_rows in spaces.items():
+            svc = self.svc.workspace(workspace_id)
+            workflows = await asyncio.to_thread(svc.workflows.list, True)
+            kinds = {k for wf in workflows for k in wf.definition.trigger.kinds}
+            kinds.update(MOVING, STOPPING)
+            # only events some workflow could care about are read and parsed
+            wanted = [r for r in space_rows if r.ordering != "stale" and r.kind in kinds]
+            if wanted:
+                docs = await asyncio.to_thread(self._documents, conn, [r.id for r in wanted])
+                plan = await asyncio.to_thread(self._plan, wanted, docs, workflows)
+                for event_id, dedupe_key, event, matched in plan:
+                    await self._dispatch(svc, event_id, dedupe_key, event, matched)
         await asyncio.to_thread(self._done, [row.id for row in rows])
+        if self.on_runs is not None:
+            self.on_runs()
         return len(rows)
 
     @staticmethod
@@ -151,59 +191,85 @@ class Dispatcher:
         return plan
 
     async def _dispatch(
-        self, event_id: str, dedupe_key: str, event: BookingEvent, matched: list[Any]
+        self,
+        svc: Services,
+        event_id: str,
+        dedupe_key: str,
+        event: BookingEvent,
+        matched: list[Any],
     ) -> None:
         following: set[str] = set()
         if event.kind in MOVING:
-            following = await self._move(event)
+            following = await self._move(svc, event)
         elif event.kind in STOPPING:
-            await self._stop(event)
+            await self._stop(svc, event)
         for wf in matched:
             if wf.id not in following:  # else its run for this booking moved with it
-                await self._start(wf, event_id, dedupe_key, event)
+                self._start(svc, wf, event_id, dedupe_key, event)
 
-    async def _start(self, wf: Any, event_id: str, dedupe_key: str, event: BookingEvent) -> None:
-        run_id = run_id_for(self.svc.store.workspace_id, dedupe_key, wf.id)
-        await asyncio.to_thread(
-            self.svc.runs.create,
-            run_id,
-            workflow_id=wf.id,
-            workflow_name=wf.name,
-            workflow_version=wf.version,
-            event_id=event_id,
-            provider=event.provider,
-            booking_uid=event.booking_uid,
-        )
-        queue = await DBOS.retrieve_queue_async(RUNS_QUEUE)
-        if queue is None:
-            raise RuntimeError(f"queue {RUNS_QUEUE} is not registered")
-        with SetWorkflowID(run_id):
-            await queue.enqueue_async(
-                run_workflow, run_id, dict(wf.definition.source), event.to_dict(raw=False)
-            )
+    def _start(
+        self, svc: Services, wf: Any, event_id: str, dedupe_key: str, event: BookingEvent
+    ) -> None:
+        workspace_id = svc.store.workspace_id
+        self._versions[(wf.id, wf.version)] = dict(wf.definition.source)
+        self._new.append(RunStore.new_row(
+            run_id_for(workspace_id, dedupe_key, wf.id), workspace_id, workflow_id=wf.id,
+            workflow_name=wf.name, workflow_version=wf.version, event_id=event_id,
+            provider=event.provider, booking_uid=event.booking_uid, state=initial_state(event),
+        ))  # fmt: skip
 
-    async def _move(self, event: BookingEvent) -> set[str]:
-        """Tell the booking's active runs about the new time; returns their workflow ids."""
+    def _flush(self) -> None:
+        """Create the runs planned so far (a move or stop must see them)."""
+        if not self._new:
+            return
+        new, self._new = self._new, []
+        with write_transaction(self.svc.store.engine) as conn:
+            for (workflow_id, version), source in self._versions.items():
+                RunStore.keep_version(conn, workflow_id, version, source)
+            RunStore.insert_new(conn, new)
+
+    async def _move(self, svc: Services, event: BookingEvent) -> set[str]:
+        """Wake the booking's active runs (they follow the booking's stored state and
+        recompute their due times); returns their workflow ids."""
+        await asyncio.to_thread(self._flush)
         old_uid = event.previous_uid or event.booking_uid
-        runs = await asyncio.to_thread(self.svc.runs.active_for_booking, event.provider, old_uid)
-        message = {"type": "rescheduled", "uid": event.booking_uid,
-                   "start": _iso(event.start), "end": _iso(event.end),
-                   "moved_at": _iso(event.received_at)}  # fmt: skip
-        moved: set[str] = set()
-        for run in runs:
-            await DBOS.send_async(run.id, message, topic=TOPIC)
-            if old_uid != event.booking_uid:
-                await asyncio.to_thread(self.svc.runs.update, run.id, booking_uid=event.booking_uid)
-            moved.add(run.workflow_id)
-        return moved
+        runs = await asyncio.to_thread(svc.runs.active_for_booking, event.provider, old_uid)
+        values = {"booking_uid": event.booking_uid} if old_uid != event.booking_uid else {}
+        await asyncio.to_thread(svc.runs.wake, [r.id for r in runs], **values)
+        return {run.workflow_id for run in runs}
 
-    async def _stop(self, event: BookingEvent) -> None:
+    async def _stop(self, svc: Services, event: BookingEvent) -> None:
+        """Wake the booking's active runs: they see it ended and stop with the reason."""
+        await asyncio.to_thread(self._flush)
         runs = await asyncio.to_thread(
-            self.svc.runs.active_for_booking, event.provider, event.booking_uid
+            svc.runs.active_for_booking, event.provider, event.booking_uid
         )
-        reason = f"booking {event.kind}" + (f": {event.reason}" if event.reason else "")
-        for run in runs:
-            await DBOS.send_async(run.id, {"type": "cancelled", "reason": reason}, topic=TOPIC)
+        await asyncio.to_thread(svc.runs.wake, [r.id for r in runs])
+
+
+class _FileLock:
+    """A non-blocking exclusive lock on a file (one dispatcher at a time on SQLite, where
+    several worker processes may share one ``CALFLOW_HOME``); False if another holds it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> bool:
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = None
+            return False
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 def _lock(conn: Connection, statement: str) -> bool:
@@ -212,8 +278,4 @@ def _lock(conn: Connection, statement: str) -> bool:
     return got
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-__all__ = ["RUNS_QUEUE", "Dispatcher", "follows_booking"]
+__all__ = ["Dispatcher", "follows_booking"]

@@ -1,4 +1,4 @@
-"""The workflow engine's life cycle in one process: DBOS, the runs queue, the dispatcher.
+"""The workflow engine's life cycle in one process: DBOS, the dispatcher, the scheduler.
 
 SQLite (the default): DBOS keeps its checkpoints in ``CALFLOW_HOME/dbos.sqlite``
 beside calflow's database, and ``calflow serve`` runs the engine in-process.
@@ -19,7 +19,8 @@ from dbos import DBOS
 from calflow.integrations import IntegrationStore
 from calflow.settings import Settings, get_settings
 from calflow.workflows import services as services_mod
-from calflow.workflows.dispatch import RUNS_QUEUE, Dispatcher
+from calflow.workflows.dispatch import Dispatcher
+from calflow.workflows.scheduler import Scheduler
 from calflow.workflows.services import Services
 
 log = logging.getLogger("calflow.engine")
@@ -65,34 +66,33 @@ class WorkflowEngine:
         self.store = store or IntegrationStore.default(self.settings)
         self.services = Services.for_store(self.store)
         self.concurrency = concurrency
-        self.executor_id = executor_id
+        self.executor_id = executor_id or default_executor_id()
         self.dispatch = dispatch
-        self.dispatcher = Dispatcher(self.services)
+        self.scheduler = Scheduler(self.services, self.executor_id, batch=concurrency or 200)
+        self.dispatcher = Dispatcher(
+            self.services,
+            on_runs=self.scheduler.nudge,
+            lock_path=self.settings.home / "dispatch.lock",
+        )
         self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         services_mod.install(self.services)
         config = dbos_config(self.settings, self.executor_id)
         await asyncio.to_thread(lambda: DBOS(config=config))  # type: ignore[arg-type]
-        await asyncio.to_thread(DBOS.launch)
-        await DBOS.register_queue_async(
-            # no default limit: a run waiting days for its reminder would hold a slot (DBOS
-            # counts sleeping workflows); action calls are bounded per integration instead
-            RUNS_QUEUE,
-            worker_concurrency=self.concurrency or None,
-            polling_interval_sec=0.2,
-        )
+        await asyncio.to_thread(DBOS.launch)  # resumes the batches a crash cut off
+        self._stop = asyncio.Event()
+        self._tasks = [asyncio.create_task(self.scheduler.run_forever(self._stop))]
         if self.dispatch:
-            self._stop = asyncio.Event()
-            self._task = asyncio.create_task(self.dispatcher.run_forever(stop=self._stop))
+            self._tasks.append(asyncio.create_task(self.dispatcher.run_forever(stop=self._stop)))
 
     async def stop(self) -> None:
         self._stop.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        for task in self._tasks:
+            await task
+        self._tasks = []
         await self.services.aclose()
         await asyncio.to_thread(DBOS.destroy)
         services_mod.install(None)

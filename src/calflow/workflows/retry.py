@@ -1,27 +1,28 @@
 """``calflow runs retry``: re-run a dead-lettered run from the step that failed.
 
-The retry is a new DBOS workflow (``<run id>#<attempt>``) enqueued on the runs queue
-with the workflow's current definition (so a fixed template or integration takes
-effect), the run's event, and the outputs of the steps that had already succeeded;
-any running worker or ``calflow serve`` picks it up. Steps before the failed one are
-not sent again.
+The run is queued again at the failed step with the workflow's current definition (so
+a fixed template or integration takes effect), the booking as the run knew it, and the
+outputs of the steps that had already succeeded; any running worker or ``calflow
+serve`` takes it. Steps before the failed one are not sent again, and the failed
+step's attempts continue their numbering.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dbos import DBOSClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from calflow.db.models import RunStepRow
+from calflow.db.engine import write_transaction
+from calflow.db.models import RunRow, RunStepRow
+from calflow.db.types import utcnow
 from calflow.errors import ConfigError, NotFoundError
 from calflow.events.inbox import Inbox
+from calflow.events.model import BookingEvent
 from calflow.integrations import IntegrationStore
 from calflow.settings import Settings, get_settings
-from calflow.workflows.dispatch import RUNS_QUEUE
-from calflow.workflows.engine import APP_VERSION, dbos_config
+from calflow.workflows.executor import initial_state
 from calflow.workflows.runs import RunStore
 from calflow.workflows.store import WorkflowStore
 
@@ -71,19 +72,24 @@ def retry_run(
     step = row.current_step or workflow.definition.steps[0].id
     if step not in {s.id for s in workflow.definition.steps}:
         step = workflow.definition.steps[0].id
-    event = Inbox(store.engine, store.workspace_id).get(row.event_id)["event"]
     attempt = row.attempt + 1
-    dbos_id = f"{run_id}#{attempt}"
-    client = DBOSClient(system_database_url=dbos_config(settings)["system_database_url"])
-    try:
-        client.enqueue(
-            {"workflow_name": "calflow.run", "queue_name": RUNS_QUEUE, "workflow_id": dbos_id,
-             "app_version": APP_VERSION},
-            run_id, dict(workflow.definition.source), event, step,
-            _succeeded_outputs(store, run_id, step), _next_attempt(store, run_id, step),
-        )  # fmt: skip
-    finally:
-        client.destroy()
-    runs.update(run_id, status="queued", dead=0, error=None, attempt=attempt, finished_at=None,
-                workflow_version=workflow.version)  # fmt: skip
-    return {"run": run_id, "from_step": step, "workflow_id": dbos_id, "attempt": attempt}
+    first = _next_attempt(store, run_id, step)
+    state = dict(row.state or {})
+    if not state:  # a run from before runs kept their state: start from its event
+        event = Inbox(store.engine, store.workspace_id).get(row.event_id)["event"]
+        state = initial_state(BookingEvent.from_dict(event))
+    state.update(index=workflow.definition.index(step), attempt=first, first=first,
+                 outputs=_succeeded_outputs(store, run_id, step))  # fmt: skip
+    now = utcnow()
+    with write_transaction(store.engine) as conn:
+        RunStore.keep_version(conn, workflow.id, workflow.version, dict(workflow.definition.source))
+        changed = conn.execute(
+            update(RunRow)
+            .where(RunRow.id == run_id, RunRow.status == "failed")
+            .values(status="queued", dead=0, error=None, attempt=attempt, finished_at=None,
+                    workflow_version=workflow.version, current_step=step, state=state,
+                    next_due_at=now, updated_at=now)
+        ).rowcount  # fmt: skip
+    if not changed:
+        raise ConfigError(f"run {run_id} changed meanwhile; look at it again")
+    return {"run": run_id, "from_step": step, "attempt": attempt, "first_attempt": first}

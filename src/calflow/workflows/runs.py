@@ -12,15 +12,15 @@ import builtins
 import hashlib
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from calflow.db.engine import write_transaction
-from calflow.db.models import DEFAULT_WORKSPACE, RunRow, RunStepRow
+from calflow.db.models import DEFAULT_WORKSPACE, RunRow, RunStepRow, WorkflowVersionRow
 from calflow.db.types import utcnow
 from calflow.errors import NotFoundError
 
@@ -172,36 +172,151 @@ class RunStore:
                         finished_at=utcnow())
             )  # fmt: skip
 
-    def unfinished(self, run_id: str, step_id: str) -> tuple[int, datetime] | None:
-        """The latest attempt of a step that began calling its action and never finished
-        (its process died in between): (row id, when it began)."""
-        with Session(self.engine) as session:
-            row = session.execute(
-                select(RunStepRow.id, RunStepRow.started_at)
-                .where(RunStepRow.run_id == run_id, RunStepRow.step_id == step_id,
-                       RunStepRow.status == "started")
-                .order_by(RunStepRow.id.desc())
-            ).first()  # fmt: skip
-            return None if row is None else (int(row.id), row.started_at)
+    # --- scheduling: runs are due rows, taken in batches under a lease ---------------
 
-    def recorded(self, run_id: str, step_id: str, attempt: int) -> dict[str, Any] | None:
-        """The outcome already recorded for this very attempt, if any: its process died
-        after recording it and before the engine's checkpoint, so it must not run again."""
-        with Session(self.engine) as session:
-            row = session.scalars(
-                select(RunStepRow)
-                .where(RunStepRow.run_id == run_id, RunStepRow.step_id == step_id,
-                       RunStepRow.attempt == attempt,
-                       RunStepRow.status.in_(("succeeded", "failed")))
-                .order_by(RunStepRow.id.desc())
-            ).first()  # fmt: skip
-            if row is None:
-                return None
-            error = row.error or {}
-            return {"success": row.status == "succeeded", "port": row.port,
-                    "data": (row.output or {}).get("data"), "code": error.get("code"),
-                    "message": error.get("message"), "retryable": False,
-                    "recorded": True}  # fmt: skip
+    @staticmethod
+    def new_row(
+        run_id: str,
+        workspace_id: str,
+        *,
+        workflow_id: str,
+        workflow_name: str,
+        workflow_version: int,
+        event_id: str,
+        provider: str,
+        booking_uid: str,
+        state: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The values of a new run, queued and due at once."""
+        now = utcnow()
+        return {"id": run_id, "workspace_id": workspace_id, "workflow_id": workflow_id,
+                "workflow_name": workflow_name, "workflow_version": workflow_version,
+                "event_id": event_id, "provider": provider, "booking_uid": booking_uid[:200],
+                "status": "queued", "dead": 0, "attempt": 1, "next_due_at": now,
+                "state": _jsonable(state), "created_at": now, "updated_at": now}  # fmt: skip
+
+    @staticmethod
+    def insert_new(conn: Connection, rows: builtins.list[dict[str, Any]]) -> int:
+        """Insert runs that do not exist yet (an id is derived: a second insert is a no-op)."""
+        if not rows:
+            return 0
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        result = conn.execute(dialect.insert(RunRow).on_conflict_do_nothing(), rows)
+        return max(int(result.rowcount or 0), 0)
+
+    @staticmethod
+    def keep_version(conn: Connection, workflow_id: str, version: int, source: Any) -> None:
+        """Record a workflow version's definition once, for the runs that follow it."""
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(
+            dialect.insert(WorkflowVersionRow)
+            .values(workflow_id=workflow_id, version=version, definition=_jsonable(source),
+                    created_at=utcnow())
+            .on_conflict_do_nothing()
+        )  # fmt: skip
+
+    def version(self, workflow_id: str, version: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(WorkflowVersionRow.definition).where(
+                    WorkflowVersionRow.workflow_id == workflow_id,
+                    WorkflowVersionRow.version == version,
+                )
+            ).scalar()
+        return dict(found) if found is not None else None
+
+    def claim(self, owner: str, limit: int, lease_s: float) -> builtins.list[str]:
+        """Take up to ``limit`` due runs of every workspace (and runs whose lease ran
+        out) for ``owner``.
+
+        On PostgreSQL concurrent workers skip each other's rows (``SKIP LOCKED``)."""
+        now = utcnow()
+        due = or_(
+            and_(RunRow.status.in_(("queued", "waiting")), RunRow.next_due_at <= now),
+            and_(RunRow.status == "running", RunRow.lease_until < now),
+        )
+        pick = select(RunRow.id).where(due).order_by(RunRow.next_due_at).limit(limit)
+        with self.engine.connect() as conn:  # the usual answer, "nothing due", takes no lock
+            if conn.execute(pick.limit(1)).first() is None:
+                return []
+        with write_transaction(self.engine) as conn:
+            if conn.dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            ids = list(conn.execute(pick).scalars())
+            if not ids:
+                return []
+            conn.execute(
+                update(RunRow)
+                .where(RunRow.id.in_(ids))
+                .values(status="running", lease_owner=owner,
+                        lease_until=now + timedelta(seconds=lease_s), updated_at=now)
+            )  # fmt: skip
+        return ids
+
+    def held(self, owner: str, run_ids: builtins.list[str]) -> builtins.list[Any]:
+        """The runs of ``run_ids`` that ``owner`` still holds (plain rows: attribute access
+        like a ``RunRow``, without the ORM's cost per object)."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(*RunRow.__table__.columns).where(
+                        RunRow.id.in_(run_ids), RunRow.status == "running",
+                        RunRow.lease_owner == owner,
+                    )
+                )
+            )  # fmt: skip
+
+    def save_all(self, owner: str, outcomes: builtins.list[tuple[RunRow, dict[str, Any]]]) -> None:
+        """Store where each run now stands, in one transaction, if ``owner`` still holds it.
+
+        A run woken while its batch ran (its booking moved or ended meanwhile: ``wake``
+        touched it) is made due at once instead of at the time it computed."""
+        if not outcomes:
+            return
+        now = utcnow()
+        with write_transaction(self.engine) as conn:
+            touched = {
+                row.id: row.updated_at
+                for row in conn.execute(
+                    select(RunRow.id, RunRow.updated_at).where(
+                        RunRow.id.in_([taken.id for taken, _ in outcomes])
+                    )
+                )
+            }
+            params = []
+            for taken, values in outcomes:
+                status = values["status"]
+                final = status in FINAL
+                due = None if final else values.get("next_due_at")
+                if status == "waiting" and touched.get(taken.id) != taken.updated_at:
+                    due = now
+                params.append({
+                    "b_id": taken.id, "b_owner": owner, "status": status,
+                    "dead": int(values.get("dead", 0)), "error": _opt_json(values.get("error")),
+                    "current_step": values.get("current_step"), "next_due_at": due,
+                    "state": _opt_json(values.get("state")),
+                    "booking_uid": str(values.get("booking_uid") or taken.booking_uid)[:200],
+                    "cancel_reason": values.get("cancel_reason"),
+                    "finished_at": now if final else None, "updated_at": now,
+                    "lease_until": None,
+                })  # fmt: skip
+            conn.execute(_SAVE, params)
+
+    def wake(self, run_ids: builtins.list[str], **values: Any) -> None:
+        """Make waiting runs due now (their booking moved or ended: they look again)."""
+        if not run_ids:
+            return
+        now = utcnow()
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                update(RunRow)
+                .where(RunRow.id.in_(run_ids), RunRow.status.in_(("queued", "waiting")))
+                .values(next_due_at=now, updated_at=now)
+            )
+            # a run in a batch right now is told through its updated_at (see save_all)
+            conn.execute(
+                update(RunRow).where(RunRow.id.in_(run_ids)).values(updated_at=now, **values)
+            )
 
     def active_for_booking(self, provider: str, booking_uid: str) -> builtins.list[RunRow]:
         """Runs of a booking that are not finished (queued, waiting or running)."""
@@ -288,6 +403,20 @@ class RunStore:
         return out
 
 
+def _opt_json(value: Any) -> Any:
+    return _jsonable(value) if value is not None else None
+
+
+_SAVE = (
+    update(RunRow)
+    .where(RunRow.id == bindparam("b_id"), RunRow.lease_owner == bindparam("b_owner"),
+           RunRow.status == "running")
+    .values({c: bindparam(c) for c in ("status", "dead", "error", "current_step", "next_due_at",
+                                       "state", "booking_uid", "cancel_reason", "finished_at",
+                                       "updated_at", "lease_until")})
+)  # fmt: skip
+
+
 def _public(row: RunRow) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -304,6 +433,7 @@ def _public(row: RunRow) -> dict[str, Any]:
         "error": row.error,
         "cancel_reason": row.cancel_reason,
         "attempt": row.attempt,
+        "worker": row.lease_owner,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,

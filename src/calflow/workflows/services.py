@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-from dbos import DBOS
 
 from calflow.errors import CalflowError
 from calflow.events.inbox import Inbox
@@ -21,12 +21,16 @@ from calflow.events.ordering import ENDED, RESCHEDULED_AWAY
 from calflow.flowapp.http import RetryPolicy
 from calflow.flowapp.registry import Registry, default_registry
 from calflow.flowapp.runner import Runner
-from calflow.integrations import IntegrationStore
+from calflow.integrations import Integration, IntegrationStore
 from calflow.workflows import templates
+from calflow.workflows.limits import take_slot
 from calflow.workflows.runs import RunStore, mask
+from calflow.workflows.steplog import StepLog, histories, seen_in
 from calflow.workflows.store import WorkflowStore
 
 _services: Services | None = None
+BATCH_CACHE: ContextVar[dict[str, Integration] | None] = ContextVar("batch_cache", default=None)
+"""Integrations looked up by the batch being executed (set by ``execute_batch``)."""
 
 
 def services() -> Services:
@@ -47,9 +51,22 @@ class Services:
     inbox: Inbox
     runs: RunStore
     workflows: WorkflowStore
-    _queues: set[str] = field(default_factory=set)
     _gates: dict[tuple[int, str], asyncio.Semaphore] = field(default_factory=dict)
     _runners: dict[int, tuple[asyncio.AbstractEventLoop, Runner]] = field(default_factory=dict)
+    _spaces: dict[str, Services] = field(default_factory=dict)
+    _steplogs: dict[int, tuple[asyncio.AbstractEventLoop, StepLog]] = field(default_factory=dict)
+
+    def workspace(self, workspace_id: str) -> Services:
+        """The services of another workspace (same database, registry and keys): one
+        engine runs every workspace's workflows, each with its own integrations, and
+        the booking changes its actions report go to that workspace's event bus."""
+        if workspace_id == self.store.workspace_id:
+            return self
+        found = self._spaces.get(workspace_id)
+        if found is None:
+            store = IntegrationStore(self.store.engine, self.store.vault, workspace_id)
+            found = self._spaces[workspace_id] = Services.for_store(store, self.registry)
+        return found
 
     @classmethod
     def for_store(cls, store: IntegrationStore, registry: Registry | None = None) -> Services:
@@ -75,6 +92,9 @@ class Services:
 
     async def aclose(self) -> None:
         """Close every runner's connections, each on the event loop that opened them."""
+        for other in list(self._spaces.values()):
+            await other.aclose()
+        self._spaces.clear()
         current = asyncio.get_running_loop()
         for loop, runner in list(self._runners.values()):
             if loop is current:
@@ -84,20 +104,39 @@ class Services:
                 await asyncio.wrap_future(future)
         self._runners.clear()
 
+    def steplog(self) -> StepLog:
+        """The group writer of intent and outcome rows for the running event loop."""
+        loop = asyncio.get_running_loop()
+        found = self._steplogs.get(id(loop))
+        if found is None or found[0] is not loop:
+            found = self._steplogs[id(loop)] = (loop, StepLog(self.store.engine))
+        return found[1]
+
     async def call_action(
-        self, run_id: str, step: dict[str, Any], ctx: dict[str, Any], attempt: int
+        self,
+        run_id: str,
+        step: dict[str, Any],
+        ctx: dict[str, Any],
+        attempt: int,
+        history: Sequence[Any] | None = None,
     ) -> dict[str, Any]:
         """Render, record the intent, call the action, record the outcome; never raises.
 
         If an earlier execution of this step began calling its action and died before
         its outcome was recorded, the action is first asked whether that call took effect
         (``Action.reconcile``: Twilio looks the message up), so a crash at the worst
-        moment does not send twice.
+        moment does not send twice. ``history``: the run's step rows, read beforehand for
+        a whole batch (else read here).
         """
         from calflow.workflows.durable import classify, failure, render_input
 
-        done = await asyncio.to_thread(self.runs.recorded, run_id, step["id"], attempt)
-        if done is not None:  # died between recording the outcome and the checkpoint
+        if history is None:
+            history = (await asyncio.to_thread(histories, self.store.engine, [run_id])).get(
+                run_id, []
+            )
+        seen = seen_in(history, step["id"], attempt)
+        done: dict[str, Any] | None = seen["recorded"]
+        if done is not None:  # died between recording the outcome and saving the run
             done["finished_at"] = datetime.now(UTC).isoformat()
             return done
         started = datetime.now().astimezone()
@@ -108,21 +147,24 @@ class Services:
             rendered, integration_ref = render_input(step, ctx)
             integration = None
             if integration_ref:
-                integration = await asyncio.to_thread(self.store.get, integration_ref)
+                integration = await asyncio.to_thread(self.integration, integration_ref)
             if integration is not None:
                 secrets = [s.get_secret_value() for s in integration.secrets.values()]
-            earlier = await asyncio.to_thread(self.runs.unfinished, run_id, step["id"])
-            row_id = await asyncio.to_thread(
-                self.runs.start_step, run_id, step["id"], attempt, mask(rendered, secrets), started
-            )
+                if self.registry.app(step["app"]).rate_limit is not None:
+                    wait = await asyncio.to_thread(self.throttle, step["app"], integration.id)
+                    if wait:
+                        return {"throttled": wait}
+            earlier = seen["unfinished"]
+            log = self.steplog()
+            row_id = await log.start(run_id, step["id"], attempt, mask(rendered, secrets), started)
             action = None
             if earlier is not None:
                 action = await self.runner().reconcile_action(
                     step["app"], step["action"], rendered, integration, earlier[1]
                 )
                 cut = {"reason": "the process stopped during the call"}
-                await asyncio.to_thread(self.runs.finish_step, earlier[0], status="interrupted",
-                                        port=None, output=None, error=cut)  # fmt: skip
+                await log.finish(earlier[0], status="interrupted", port=None, output=None,
+                                 error=cut)  # fmt: skip
             if action is None:
                 async with self._gate(step["app"], integration):
                     action = await self.runner().run_action(
@@ -146,63 +188,29 @@ class Services:
                                     input=mask(rendered, secrets), started_at=started,
                                     **masked)  # fmt: skip
         else:
-            await asyncio.to_thread(self.runs.finish_step, row_id, status=status,
-                                    port=result["port"], **masked)  # fmt: skip
+            await self.steplog().finish(row_id, status=status, port=result["port"], **masked)
         result["finished_at"] = datetime.now(UTC).isoformat()
         clean: dict[str, Any] = json.loads(json.dumps(result, default=str))
         return clean
 
-    def check(self, run_id: str, step: dict[str, Any], booking: dict[str, Any]) -> dict[str, Any]:
-        """Before a step (and at each wake-up): follow the booking, compare with the clock,
-        and record whether the run waits (and until when) or goes on."""
-        from calflow.workflows.durable import MAX_WAIT_S, PAST_GRACE_S, due_time
+    def integration(self, ref: str) -> Integration:
+        """An integration by name or id; the runs of one batch share one lookup (see
+        ``batch_cache``), so an edit takes effect from the next batch on."""
+        cache = BATCH_CACHE.get()
+        found = cache.get(ref) if cache is not None else None
+        if found is None:
+            found = self.store.get(ref)
+            if cache is not None:
+                cache[ref] = found
+        return found
 
-        booking = dict(booking)
-        now = datetime.now(UTC)
-        if step.get("follows"):
-            news = self.booking_news(str(booking.get("provider")), booking)
-            if news.get("ended"):
-                return {"ended": news["ended"]}
-            if news.get("start") and news.get("start") != booking.get("start"):
-                booking["moved_at"] = now.isoformat()
-            booking.update({k: v for k, v in news.items() if k in ("uid", "start", "end")})
-        due = due_time(step, booking)
-        moved = {k: booking.get(k) for k in ("uid", "start", "end", "moved_at")}
-        if due is not None and now < due:
-            self.runs.update(run_id, status="waiting", current_step=step["id"], next_due_at=due)
-            wait = min((due - now).total_seconds(), MAX_WAIT_S)
-            return {"state": "wait", "wait_s": max(wait, 0.01), "booking": moved}
-        # "Past" is judged against when calflow learned of the booking (or of its move),
-        # not against when the run got here: a reminder that fell due while the engine
-        # was down or busy is sent late, one that was due before the booking is skipped.
-        learned = datetime.fromisoformat(str(booking.get("moved_at") or step["received_at"]))
-        late = due is not None and (learned - due).total_seconds() > PAST_GRACE_S
-        self.runs.update(run_id, status="running", current_step=step["id"], next_due_at=None)
-        return {"state": "past" if late else "go", "booking": moved}
-
-    async def queue_for(self, step: dict[str, Any], ctx: dict[str, Any]) -> str | None:
-        """Register (once per process) and name the rate-limited queue of the step's integration."""
-        from calflow.workflows.durable import render_input
-
-        try:
-            app = self.registry.app(step["app"])
-            _, ref = render_input({**step, "input": {}}, ctx)
-            if not ref or app.rate_limit is None:
-                return None  # concurrency alone is kept in-process (see call_action)
-            integration = await asyncio.to_thread(self.store.get, ref)
-        except (CalflowError, templates.TemplateProblem):
-            return None  # the call itself reports the problem
-        name = f"calflow-int-{integration.id}"
-        if name not in self._queues:
-            limit = app.rate_limit
-            await DBOS.register_queue_async(
-                name,
-                worker_concurrency=app.concurrency,
-                limiter={"limit": limit[0], "period": limit[1]} if limit else None,
-                polling_interval_sec=0.2,
-            )
-            self._queues.add(name)
-        return name
+    def throttle(self, app_key: str, integration_id: str) -> float:
+        """0 if a call of this integration may go now (and count it), else seconds to wait:
+        the app's rate limit, shared by every worker through the database."""
+        limit = self.registry.app(app_key).rate_limit
+        if limit is None:
+            return 0.0
+        return take_slot(self.store.engine, f"int:{integration_id}", limit[0], limit[1])
 
     def _gate(self, app_key: str, integration: Any) -> Any:
         """At most ``app.concurrency`` calls of one integration in flight in this worker."""

@@ -23,7 +23,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, nodes
+from jinja2.environment import TemplateExpression
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from calflow.events.model import BookingEvent, Person
@@ -85,6 +86,17 @@ def environment() -> ImmutableSandboxedEnvironment:
     return env
 
 
+@lru_cache(maxsize=2048)
+def _template(text: str) -> Template:
+    """``text`` compiled once per process (compiling costs far more than rendering)."""
+    return environment().from_string(text)
+
+
+@lru_cache(maxsize=512)
+def _expression(text: str) -> TemplateExpression:
+    return environment().compile_expression(text, undefined_to_none=False)
+
+
 def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text
 
@@ -119,7 +131,7 @@ def render(value: Any, context: Mapping[str, Any], where: str = "input") -> Any:
         if not is_template(value):
             return value
         try:
-            return environment().from_string(value).render(context)
+            return _template(value).render(context)
         except TemplateProblem as exc:
             raise TemplateProblem(f"{where}: {exc}") from exc
         except TemplateError as exc:
@@ -136,8 +148,7 @@ def render(value: Any, context: Mapping[str, Any], where: str = "input") -> Any:
 def evaluate(expression: str, context: Mapping[str, Any], where: str = "when") -> bool:
     """A Jinja expression's truth value."""
     try:
-        compiled = environment().compile_expression(expression, undefined_to_none=False)
-        return bool(compiled(**context))
+        return bool(_expression(expression)(**context))
     except TemplateError as exc:
         raise TemplateProblem(f"{where}: {exc.message or exc}") from exc
     except (TypeError, ValueError, ArithmeticError) as exc:

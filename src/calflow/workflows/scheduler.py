@@ -1,0 +1,88 @@
+"""The scheduler: takes due runs in batches and runs each batch as a DBOS workflow.
+
+Every worker (and ``calflow serve`` with its in-process engine) runs one. It takes up
+to ``batch`` runs whose step is due (and runs whose holder's lease ran out: a worker
+that died), leases them to itself and starts ``calflow.batch`` for them; several
+batches may be in flight. On PostgreSQL workers take disjoint runs (``SKIP LOCKED``),
+so adding a worker adds throughput. The dispatcher nudges the scheduler when it has
+created runs, so an immediate step does not wait for the next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+
+from dbos import DBOS, SetWorkflowID
+
+from calflow.workflows.durable import batch_workflow
+from calflow.workflows.services import Services
+
+log = logging.getLogger("calflow.scheduler")
+
+
+class Scheduler:
+    def __init__(
+        self,
+        svc: Services,
+        owner: str,
+        *,
+        batch: int = 200,
+        in_flight: int = 3,
+        lease_s: float = 60.0,
+        interval: float = 0.1,
+    ) -> None:
+        self.svc = svc
+        self.owner = owner
+        self.batch = batch
+        self.lease_s = lease_s
+        self.interval = interval
+        self._slots = asyncio.Semaphore(in_flight)
+        self._nudge = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def nudge(self) -> None:
+        """Runs became due (the dispatcher created or woke some): look now."""
+        self._nudge.set()
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._slots.acquire()
+            try:
+                taken = await self.take_once()
+            except Exception as exc:  # the loop must survive a database hiccup
+                log.error("scheduling failed (will retry): %s: %s", type(exc).__name__, exc)
+                taken = 0
+            if taken < self.batch:  # caught up: wait for a nudge or the next poll
+                self._nudge.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._nudge.wait(), timeout=self.interval)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def take_once(self) -> int:
+        """Take one batch of due runs and start it; the caller holds a slot, freed when
+        the batch ends (or at once if nothing was due)."""
+        ids = await asyncio.to_thread(self.svc.runs.claim, self.owner, self.batch, self.lease_s)
+        if not ids:
+            self._slots.release()
+            return 0
+        task = asyncio.create_task(self._run(ids))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return len(ids)
+
+    async def _run(self, run_ids: list[str]) -> None:
+        try:
+            with SetWorkflowID(f"batch-{self.owner}-{secrets.token_hex(8)}"):
+                handle = await DBOS.start_workflow_async(batch_workflow, self.owner, run_ids)
+            await handle.get_result()
+        except Exception as exc:  # its runs stay leased and are taken again when it expires
+            log.error("batch of %d runs failed: %s: %s", len(run_ids), type(exc).__name__, exc)
+        finally:
+            self._slots.release()
+
+
+__all__ = ["Scheduler"]
