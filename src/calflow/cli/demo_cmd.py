@@ -15,7 +15,7 @@ from rich.console import Console
 
 from calflow.cli.output import EXIT_FAILURE, console, err_console, fail, print_json
 
-HOME_FILES = ("calflow.db", "dbos.sqlite", "secret.key")
+HOME_FILES = ("calflow.db", "dbos.sqlite", "dispatch.lock", "secret.key")
 """What calflow keeps in a home (SQLite adds -wal, -shm and -journal files beside them)."""
 
 
