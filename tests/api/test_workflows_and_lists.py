@@ -163,3 +163,27 @@ async def test_runs_in_pages_with_filters(any_api: Api) -> None:
     # only failed runs can be retried: others are a conflict, not a server error
     retry = await a.post("/api/v1/runs/run_0/retry")
     assert retry.status_code == 409 and retry.json()["error"]["code"] == "CONFLICT"
+
+
+async def test_a_dead_lettered_run_is_retried_from_its_failed_step(any_api: Api) -> None:
+    api = any_api
+    a = api.a.client
+    made = (await a.post("/api/v1/workflows", json=workflow())).json()
+    published = Inbox(api.a.store.engine, api.a.id).publish(booking_event("uid-retry"))
+    runs = RunStore(api.a.store.engine, api.a.id)
+    runs.create("run_dead", workflow_id=made["id"], workflow_name="notify", workflow_version=1,
+                event_id=published.event_id, provider="cal_com",
+                booking_uid="uid-retry")  # fmt: skip
+    runs.update("run_dead", status="failed", dead=1, current_step="hook",
+                error={"step": "hook", "code": "HTTP_ERROR"})  # fmt: skip
+    retried = await a.post("/api/v1/runs/run_dead/retry")
+    assert retried.status_code == 200, retried.text
+    body = retried.json()
+    assert (body["run"], body["from_step"], body["attempt"], body["first_attempt"]) == (
+        "run_dead", "hook", 2, 1)  # fmt: skip
+    shown = (await a.get("/api/v1/runs/run_dead")).json()
+    assert shown["status"] == "queued" and shown["dead"] is False and shown["error"] is None
+    again = await a.post("/api/v1/runs/run_dead/retry")  # no longer failed: a conflict
+    assert again.status_code == 409
+    other = await api.b.client.post("/api/v1/runs/run_dead/retry")  # another workspace's: 404
+    assert other.status_code == 404

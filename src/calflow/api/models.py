@@ -276,8 +276,10 @@ class RunDetail(RunOut):
 class RetryOut(Output):
     run: str
     from_step: str
-    workflow_id: str
     attempt: int
+    """The run's attempt: 2 for its first retry, 3 for the next…"""
+    first_attempt: int
+    """The number the failed step's next attempt gets (its attempts go on counting)."""
 
 
 # ----------------------------------------------------------------- replays
