@@ -22,6 +22,7 @@ transaction at the end (``RunStore.save_all``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -87,7 +88,19 @@ async def execute_batch(svc: Services, owner: str, run_ids: list[str]) -> dict[s
                 error = {"code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}
                 return row, {"status": "waiting", "next_due_at": due, "error": error}
 
-    outcomes = await asyncio.gather(*(one(r) for r in rows))
+    async def keep_leases() -> None:  # a slow provider must not let another worker take them
+        ids = [r.id for r in rows]
+        while True:
+            await asyncio.sleep(svc.lease_s / 3)
+            await asyncio.to_thread(svc.runs.extend, owner, ids, svc.lease_s)
+
+    keeper = asyncio.create_task(keep_leases())
+    try:
+        outcomes = await asyncio.gather(*(one(r) for r in rows))
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
     await asyncio.to_thread(svc.runs.save_all, owner, list(outcomes))
     return dict(Counter(str(values["status"]) for _, values in outcomes))
 

@@ -266,6 +266,17 @@ class RunStore:
                 )
             )  # fmt: skip
 
+    def extend(self, owner: str, run_ids: builtins.list[str], lease_s: float) -> None:
+        """Renew ``owner``'s lease on runs it still works on (``updated_at`` untouched: it
+        tells ``save_all`` whether a run was woken meanwhile)."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                update(RunRow)
+                .where(RunRow.id.in_(run_ids), RunRow.lease_owner == owner,
+                       RunRow.status == "running")
+                .values(lease_until=utcnow() + timedelta(seconds=lease_s))
+            )  # fmt: skip
+
     def save_all(self, owner: str, outcomes: builtins.list[tuple[RunRow, dict[str, Any]]]) -> None:
         """Store where each run now stands, in one transaction, if ``owner`` still holds it.
 

@@ -31,13 +31,11 @@ class Scheduler:
         *,
         batch: int = 200,
         in_flight: int = 3,
-        lease_s: float = 60.0,
         interval: float = 0.1,
     ) -> None:
         self.svc = svc
         self.owner = owner
         self.batch = batch
-        self.lease_s = lease_s
         self.interval = interval
         self._slots = asyncio.Semaphore(in_flight)
         self._nudge = asyncio.Event()
@@ -65,7 +63,8 @@ class Scheduler:
     async def take_once(self) -> int:
         """Take one batch of due runs and start it; the caller holds a slot, freed when
         the batch ends (or at once if nothing was due)."""
-        ids = await asyncio.to_thread(self.svc.runs.claim, self.owner, self.batch, self.lease_s)
+        lease = self.svc.lease_s
+        ids = await asyncio.to_thread(self.svc.runs.claim, self.owner, self.batch, lease)
         if not ids:
             self._slots.release()
             return 0

@@ -51,6 +51,8 @@ class Services:
     inbox: Inbox
     runs: RunStore
     workflows: WorkflowStore
+    lease_s: float = 60.0
+    """How long a worker holds the runs it took; renewed while their batch runs."""
     _gates: dict[tuple[int, str], asyncio.Semaphore] = field(default_factory=dict)
     _runners: dict[int, tuple[asyncio.AbstractEventLoop, Runner]] = field(default_factory=dict)
     _spaces: dict[str, Services] = field(default_factory=dict)
