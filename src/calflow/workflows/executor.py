@@ -67,8 +67,9 @@ def initial_state(event: BookingEvent) -> dict[str, Any]:
 
 
 async def execute_batch(svc: Services, owner: str, run_ids: list[str]) -> dict[str, int]:
-    """Advance the runs of ``run_ids`` still held by ``owner``; store where each stands."""
-    rows = await asyncio.to_thread(svc.runs.held, owner, run_ids)
+    """Advance the runs of ``run_ids`` still held by the batch ``owner``
+    (``<worker>#<batch>``); store where each stands."""
+    rows = await asyncio.to_thread(svc.runs.held, owner, run_ids, svc.lease_s)
     if not rows:
         return {}
     events = await asyncio.to_thread(_events, svc, [r.event_id for r in rows])

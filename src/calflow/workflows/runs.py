@@ -253,18 +253,19 @@ class RunStore:
             )  # fmt: skip
         return ids
 
-    def held(self, owner: str, run_ids: builtins.list[str]) -> builtins.list[Any]:
-        """The runs of ``run_ids`` that ``owner`` still holds (plain rows: attribute access
-        like a ``RunRow``, without the ORM's cost per object)."""
-        with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(*RunRow.__table__.columns).where(
-                        RunRow.id.in_(run_ids), RunRow.status == "running",
-                        RunRow.lease_owner == owner,
-                    )
-                )
-            )  # fmt: skip
+    def held(self, owner: str, run_ids: builtins.list[str], lease_s: float) -> builtins.list[Any]:
+        """Renew ``owner``'s lease on the runs of ``run_ids`` it still holds and return them
+        (plain rows: attribute access like a ``RunRow``, without the ORM's cost).
+
+        ``owner`` names one batch (``<worker>#<batch>``): a batch resumed after a crash
+        gets only the runs no other batch took meanwhile, and once it has renewed their
+        lease no other batch can take them, so two batches never work on one run."""
+        with write_transaction(self.engine) as conn:
+            mine = and_(RunRow.id.in_(run_ids), RunRow.status == "running",
+                        RunRow.lease_owner == owner)  # fmt: skip
+            until = utcnow() + timedelta(seconds=lease_s)
+            conn.execute(update(RunRow).where(mine).values(lease_until=until))
+            return list(conn.execute(select(*RunRow.__table__.columns).where(mine)))
 
     def extend(self, owner: str, run_ids: builtins.list[str], lease_s: float) -> None:
         """Renew ``owner``'s lease on runs it still works on (``updated_at`` untouched: it
@@ -444,7 +445,7 @@ def _public(row: RunRow) -> dict[str, Any]:
         "error": row.error,
         "cancel_reason": row.cancel_reason,
         "attempt": row.attempt,
-        "worker": row.lease_owner,
+        "worker": row.lease_owner.split("#", 1)[0] if row.lease_owner else None,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,

@@ -63,20 +63,22 @@ class Scheduler:
     async def take_once(self) -> int:
         """Take one batch of due runs and start it; the caller holds a slot, freed when
         the batch ends (or at once if nothing was due)."""
+        batch_id = secrets.token_hex(8)
+        token = f"{self.owner}#{batch_id}"  # the lease names the batch, not only the worker
         lease = self.svc.lease_s
-        ids = await asyncio.to_thread(self.svc.runs.claim, self.owner, self.batch, lease)
+        ids = await asyncio.to_thread(self.svc.runs.claim, token, self.batch, lease)
         if not ids:
             self._slots.release()
             return 0
-        task = asyncio.create_task(self._run(ids))
+        task = asyncio.create_task(self._run(batch_id, token, ids))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return len(ids)
 
-    async def _run(self, run_ids: list[str]) -> None:
+    async def _run(self, batch_id: str, token: str, run_ids: list[str]) -> None:
         try:
-            with SetWorkflowID(f"batch-{self.owner}-{secrets.token_hex(8)}"):
-                handle = await DBOS.start_workflow_async(batch_workflow, self.owner, run_ids)
+            with SetWorkflowID(f"batch-{self.owner}-{batch_id}"):
+                handle = await DBOS.start_workflow_async(batch_workflow, token, run_ids)
             await handle.get_result()
         except Exception as exc:  # its runs stay leased and are taken again when it expires
             log.error("batch of %d runs failed: %s: %s", len(run_ids), type(exc).__name__, exc)
