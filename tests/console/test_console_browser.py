@@ -206,12 +206,18 @@ def _book(page: Any, served: Served, shots: Shots) -> dict[str, Any]:
     return booking
 
 
-def _refresh_until(page: Any, locator: Any, what: str, tries: int = 40) -> None:
+def _refresh_until(page: Any, locator: Any, what: str, tries: int = 20) -> None:
+    """Reload the page until ``locator`` shows up: each try gives the page's data a
+    moment to load and render before reloading (checking at once after a reload missed
+    data that arrived milliseconds later, try after try)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     for _ in range(tries):
-        if locator.count():
+        try:
+            locator.first.wait_for(state="attached", timeout=1_000)
             return
-        page.wait_for_timeout(250)
-        page.reload()
+        except PlaywrightTimeout:
+            page.reload()
     raise AssertionError(f"{what} never appeared")
 
 

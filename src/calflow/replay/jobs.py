@@ -246,7 +246,7 @@ class JobStore:
             for o in outcomes
             if o.record
         ]
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             if rows:
                 insert = (
                     postgresql.insert(ReplayItemRow)
@@ -281,7 +281,7 @@ class JobStore:
 
     def finish(self, job_id: str, status: str, *, error: str | None, duration_s: float) -> None:
         now = utcnow()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             current = conn.execute(
                 select(ReplayJobRow.status).where(ReplayJobRow.id == job_id)
             ).scalar_one()
