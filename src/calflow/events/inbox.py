@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +32,16 @@ from calflow.db.types import utcnow
 from calflow.errors import NotFoundError
 from calflow.events import statements as sql
 from calflow.events.model import BookingEvent
-from calflow.events.ordering import BookingState, Verdict, ended_by_reschedule, judge
+from calflow.events.ordering import (
+    ENDED,
+    RESCHEDULED_AWAY,
+    SEAT_PHASES,
+    BookingState,
+    Verdict,
+    ended_by_reschedule,
+    judge,
+    seat_uid,
+)
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,8 @@ class Inbox:
         if not event.booking_uid:
             return Verdict(True, None, None)
         w.lock_booking(f"{self.workspace_id}\x1f{event.provider}\x1f{event.booking_uid}")
+        if event.seat:
+            return self._order_seat(w, event, event.seat, event_id)
         verdict = judge(self._state(w, event.provider, event.booking_uid), event, event_id)
         if verdict.state is not None:
             self._save_state(w, event.provider, event.booking_uid, verdict.state)
@@ -172,6 +183,49 @@ class Inbox:
             if old is None or old.phase < away.phase:
                 self._save_state(w, event.provider, event.previous_uid, away)
         return verdict
+
+    def _order_seat(self, w: sql.Writer, event: BookingEvent, seat: str, event_id: str) -> Verdict:
+        """Rule 5: a seat's change against the seat's state and its booking's end.
+
+        A seated reschedule moves the whole booking when the delivery lists every seat
+        calflow knows on the old booking (the host moved it); otherwise the seat alone
+        moves and the seats left behind stay where they were.
+        """
+        uid, provider = event.booking_uid, event.provider
+        booking = self._state(w, provider, uid)
+        ended = booking is not None and booking.phase == ENDED and booking.kind != RESCHEDULED_AWAY
+        if ended and booking is not None and booking.occurred_at >= event.occurred_at:
+            return Verdict(False, f"the booking was already {booking.kind}", None)
+        key = seat_uid(uid, seat)
+        verdict = judge(self._state(w, provider, key), event, event_id, SEAT_PHASES)
+        if verdict.state is not None:
+            self._save_state(w, provider, key, verdict.state)
+        if not verdict.applies or verdict.state is None or verdict.state.phase == ENDED:
+            return verdict
+        old_uid = event.previous_uid or uid
+        moved = event.kind in ("rescheduled", "attendee_rescheduled")
+        if moved and self._everyone_moved(w, event, old_uid, seat):
+            whole = judge(booking, event, event_id)
+            if whole.state is not None:
+                self._save_state(w, provider, uid, whole.state)
+            away = ended_by_reschedule(event, event_id)
+            if away is not None:
+                self._save_state(w, provider, old_uid, away)
+        elif moved and old_uid != uid:
+            away = BookingState(RESCHEDULED_AWAY, ENDED, event.occurred_at, event_id)
+            self._save_state(w, provider, seat_uid(old_uid, seat), away)
+        if booking is None or ended:
+            self._save_state(w, provider, uid, replace(verdict.state, kind="created"))
+        return verdict
+
+    def _everyone_moved(self, w: sql.Writer, event: BookingEvent, old_uid: str, seat: str) -> bool:
+        """Whether the delivery names every other seat still on the old booking."""
+        prefix = seat_uid(old_uid, "").replace("\\", "\\\\").replace("%", "\\%")
+        prefix = prefix.replace("_", "\\_")
+        params = {"workspace_id": self.workspace_id, "provider": event.provider,
+                  "prefix": prefix[:199] + "%"}  # fmt: skip
+        seats = {k.rsplit("#seat:", 1)[-1] for k in w.active_seats(params)} - {seat}
+        return bool(seats) and seats <= set(event.party)
 
     def _state(self, w: sql.Writer, provider: str, uid: str) -> BookingState | None:
         params = {"workspace_id": self.workspace_id, "provider": provider, "booking_uid": uid[:200]}

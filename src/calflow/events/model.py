@@ -121,6 +121,14 @@ class BookingEvent:
     reason: str | None = None
     """Cancellation, rejection or reschedule reason."""
     integration_id: str | None = None
+    seat: str | None = None
+    """For a change that concerns one attendee of a shared booking (a Cal.com seat, a
+    SavvyCal group-event attendee): that attendee's email, lowercased. The event's
+    ``attendees`` is then only that person, its dedupe key and ordering are the seat's,
+    and a cancel of the seat ends only the runs that seat started."""
+    party: tuple[str, ...] = ()
+    """With ``seat``: the seats (emails) the delivery listed on the booking, so the inbox
+    can tell a whole seated booking moving from one seat holder moving alone."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -130,9 +138,13 @@ class BookingEvent:
         A webhook retry, the webhook for a booking calflow's own action made, a replay
         and a second replay of the same change all share it. A reschedule adds the new
         start (SavvyCal keeps the event id across reschedules); a no-show update adds the
-        no-show flags; the key never depends on when or how the change arrived.
+        no-show flags; a per-seat change adds the seat (each seat holder of a seated
+        booking is a booking change of their own); the key never depends on when or how
+        the change arrived.
         """
         parts = [self.provider, self.booking_uid, self.kind]
+        if self.seat:
+            parts.append(f"seat={self.seat}")
         if self.kind in ("rescheduled", "attendee_rescheduled"):
             parts.append(_iso(self.start) or "")
         elif self.kind == "no_show_updated":
@@ -172,6 +184,8 @@ class BookingEvent:
             "meeting_url": self.meeting_url,
             "reason": self.reason,
             "integration_id": self.integration_id,
+            "seat": self.seat,
+            "party": list(self.party),
             "metadata": dict(self.metadata),
             "occurred_at": _iso(self.occurred_at),
             "received_at": _iso(self.received_at),
@@ -202,6 +216,8 @@ class BookingEvent:
             meeting_url=data.get("meeting_url"),
             reason=data.get("reason"),
             integration_id=data.get("integration_id"),
+            seat=data.get("seat") or None,
+            party=tuple(str(p) for p in data.get("party") or ()),
             metadata=dict(data.get("metadata") or {}),
             occurred_at=_parse(data.get("occurred_at")) or datetime.now(UTC),
             received_at=_parse(data.get("received_at")) or datetime.now(UTC),

@@ -19,6 +19,11 @@ transaction that stores the event. The rule:
    started/ended, payments, guests, attendees, unknown ``other`` types) never change
    the state and are never stale.
 
+5. A per-seat change (``BookingEvent.seat``: a Cal.com seat, a SavvyCal group-event
+   attendee) is judged against that seat's own state (``SEAT_PHASES``: booked by its
+   creation, ended by ``attendee_cancelled``), and is stale when the whole booking had
+   already ended by then. One seat leaving never ends the booking for the others.
+
 A stale event is stored and visible (``ordering: stale`` and the reason), counted
 like any other, and starts no workflow.
 """
@@ -44,6 +49,14 @@ PHASES: dict[str, int] = {
     "checkout_expired": ENDED,
 }
 """The phase each schedule-changing kind puts a booking in; other kinds are informational."""
+
+SEAT_PHASES: dict[str, int] = {
+    **PHASES,
+    "attendee_added": BOOKED,
+    "attendee_rescheduled": BOOKED,
+    "attendee_cancelled": ENDED,
+}
+"""The phase each kind puts one seat of a shared booking in."""
 
 RESCHEDULED_AWAY = "rescheduled_away"
 """The state of a Cal.com booking uid that a reschedule replaced with a new uid."""
@@ -71,9 +84,20 @@ class Verdict:
     """The new state to store (None: unchanged)."""
 
 
-def judge(current: BookingState | None, event: BookingEvent, event_id: str) -> Verdict:
-    """Rules 1 to 4 above for ``event`` against the booking's ``current`` state."""
-    phase = PHASES.get(event.kind)
+def seat_uid(booking_uid: str, seat: str) -> str:
+    """The key under which one seat's state is kept beside its booking's."""
+    return f"{booking_uid}#seat:{seat}"
+
+
+def judge(
+    current: BookingState | None,
+    event: BookingEvent,
+    event_id: str,
+    phases: dict[str, int] = PHASES,
+) -> Verdict:
+    """Rules 1 to 4 above for ``event`` against the booking's (or seat's) ``current``
+    state; ``phases``: ``SEAT_PHASES`` for a seat."""
+    phase = phases.get(event.kind)
     if phase is None:
         return Verdict(True, None, None)
     new = BookingState(event.kind, phase, event.occurred_at, event_id, event.start, event.end)

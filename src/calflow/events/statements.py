@@ -89,6 +89,12 @@ SAVE_STATE: TextClause = text(
     )
 )
 
+_ACTIVE_SEATS = """
+    SELECT booking_uid FROM booking_states
+    WHERE workspace_id = :workspace_id AND provider = :provider
+        AND booking_uid LIKE :prefix ESCAPE '\\' AND phase < 2
+"""
+
 BOOKING_LOCK: TextClause = text("SELECT pg_advisory_xact_lock(hashtext(:name))")
 
 
@@ -141,6 +147,12 @@ class Writer:
             return None
         kind, phase, occurred, event_id, start, end = found
         return kind, phase, _sqlite_time(occurred), event_id, _sqlite_time(start), _sqlite_time(end)
+
+    def active_seats(self, params: dict[str, Any]) -> list[str]:
+        """State keys of a booking's seats that have not ended (``prefix``: ``uid#seat:%``)."""
+        if self.pg:
+            return [str(r[0]) for r in self.conn.execute(text(_ACTIVE_SEATS), params)]
+        return [str(r[0]) for r in self._raw(_ACTIVE_SEATS, params).fetchall()]
 
     def lock_booking(self, name: str) -> None:
         if self.pg:  # SQLite already holds its one write lock

@@ -8,7 +8,9 @@ workspace (each with its own workflows), and for each:
   state and recomputes its due times) and starts the workflows triggered by
   ``rescheduled`` that were not already following this booking;
 - a cancel or decline wakes the booking's active runs, which see it ended and stop
-  (``cancelled``, with the reason), and starts the workflows triggered by it;
+  (``cancelled``, with the reason), and starts the workflows triggered by it; a seat
+  leaving (``attendee_cancelled``) wakes them too, and only the runs of that seat see
+  their seat ended;
 - any other event starts the workflows whose trigger matches.
 
 Starting a run is inserting its row (queued, due now); a run's id is derived from the
@@ -44,8 +46,8 @@ from calflow.workflows.services import Services
 
 log = logging.getLogger("calflow.dispatch")
 _LOCK_KEY = 7_246_001  # pg advisory lock id of the dispatcher
-MOVING = ("rescheduled",)
-STOPPING = ("cancelled", "declined", "checkout_expired")
+MOVING = ("rescheduled", "attendee_rescheduled")
+STOPPING = ("cancelled", "declined", "checkout_expired", "attendee_cancelled")
 
 
 class Dispatcher:

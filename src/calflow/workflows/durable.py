@@ -23,7 +23,7 @@ from dbos import DBOS
 
 from calflow.errors import CalflowError, ConfigError, RetryableError, ValidationError
 from calflow.events.model import BookingEvent
-from calflow.events.ordering import ENDED, PHASES
+from calflow.events.ordering import ENDED, SEAT_PHASES
 from calflow.workflows import templates
 from calflow.workflows.definition import StepDef, WorkflowDef, parse
 from calflow.workflows.runs import mask
@@ -52,8 +52,9 @@ def due_time(step: dict[str, Any], booking: dict[str, Any]) -> datetime | None:
 
 
 def follows_booking(kind: str) -> bool:
-    """Runs started by a booking's (re)creation follow it; a cancel's own runs do not."""
-    phase = PHASES.get(kind)
+    """Runs started by a booking's (or a seat's) (re)creation follow it; a cancel's own
+    runs do not."""
+    phase = SEAT_PHASES.get(kind)
     return phase is not None and phase < ENDED
 
 

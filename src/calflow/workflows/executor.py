@@ -59,7 +59,7 @@ def initial_state(event: BookingEvent) -> dict[str, Any]:
         "first": 1,
         "follows": follows_booking(event.kind),
         "booking": {"provider": event.provider, "uid": event.booking_uid,
-                    "start": iso(event.start), "end": iso(event.end)},
+                    "start": iso(event.start), "end": iso(event.end), "seat": event.seat},
         "outputs": {},
         "previous_at": iso(event.received_at),
         "received_at": iso(event.received_at),

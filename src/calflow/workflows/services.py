@@ -17,7 +17,7 @@ from typing import Any
 
 from calflow.errors import CalflowError
 from calflow.events.inbox import Inbox
-from calflow.events.ordering import ENDED, RESCHEDULED_AWAY
+from calflow.events.ordering import ENDED, RESCHEDULED_AWAY, seat_uid
 from calflow.flowapp.http import RetryPolicy
 from calflow.flowapp.registry import Registry, default_registry
 from calflow.flowapp.runner import Runner
@@ -227,27 +227,46 @@ class Services:
         return gate
 
     def booking_news(self, provider: str, booking: dict[str, Any]) -> dict[str, Any]:
-        """Follow the booking's stored state: ended (with the reason) or moved."""
+        """Follow the booking's stored state: ended (with the reason) or moved.
+
+        A run of one seat (``booking["seat"]``) follows that seat first: it ends when the
+        seat left, moves when the seat moved alone, and otherwise follows its booking."""
         uid = str(booking.get("uid") or "")
+        seat = booking.get("seat")
         news: dict[str, Any] = {}
         for _ in range(10):  # a chain of Cal.com reschedules, each a new uid
+            own = self.inbox.booking_state(provider, seat_uid(uid, seat)) if seat else None
+            if own is not None and own.kind == RESCHEDULED_AWAY and own.event_id:
+                uid = self._follow(own.event_id, uid, news)
+                continue
+            if own is not None and own.phase == ENDED:
+                reason = self._reason(own.event_id)
+                return {"ended": "seat cancelled" + (f": {reason}" if reason else "")}
             state = self.inbox.booking_state(provider, uid)
             if state is None:
                 return news
             if state.kind == RESCHEDULED_AWAY and state.event_id:
-                moved = self.inbox.get(state.event_id)["event"]
-                uid = str(moved.get("booking_uid") or uid)
-                news.update(uid=uid, start=moved.get("start"), end=moved.get("end"))
+                uid = self._follow(state.event_id, uid, news)
                 continue
             if state.phase == ENDED:
                 reason = self._reason(state.event_id)
                 return {"ended": f"booking {state.kind}" + (f": {reason}" if reason else "")}
-            if state.start is not None:
-                news.update(uid=uid, start=state.start.isoformat())
-                if state.end is not None:
-                    news["end"] = state.end.isoformat()
+            latest = own if own is not None and own.start is not None else state
+            if own is not None and state.start is not None and own.start is not None:
+                latest = own if own.occurred_at >= state.occurred_at else state
+            if latest.start is not None:
+                news.update(uid=uid, start=latest.start.isoformat())
+                if latest.end is not None:
+                    news["end"] = latest.end.isoformat()
             return news
         return news
+
+    def _follow(self, event_id: str, uid: str, news: dict[str, Any]) -> str:
+        """The booking a reschedule moved to (its uid, start and end go into ``news``)."""
+        moved = self.inbox.get(event_id)["event"]
+        uid = str(moved.get("booking_uid") or uid)
+        news.update(uid=uid, start=moved.get("start"), end=moved.get("end"))
+        return uid
 
     def _reason(self, event_id: str | None) -> str | None:
         if not event_id:

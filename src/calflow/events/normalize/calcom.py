@@ -11,6 +11,15 @@ Three body shapes (see PROVIDERS.md):
 
 Any other trigger (forms, OOO, recordings, future ones) becomes kind ``other`` with its
 name kept, never an error.
+
+Seated event types (``seatsPerTimeSlot``; ``handleSeats/``): every seat is a booking
+change of its own. A new seat's ``BOOKING_CREATED`` (the booking's ``uid``, a new
+``attendeeSeatId``, ``attendees`` = everyone so far, or only the new seat in newer
+senders) becomes a ``created`` event for the seat holder (the booker of the delivery);
+a ``BOOKING_CANCELLED`` that lists one attendee of a seated booking is that seat
+leaving (``cancelAttendeeSeat.ts``: ``attendee_cancelled``); one that lists several is
+the whole booking cancelled. A seated reschedule is the booker's seat moving (the
+inbox decides, from the seats it knows, whether everyone moved with it).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from calflow.events.normalize.common import (
     person,
     pick_reason,
     require_object,
+    seat_key,
     text,
     with_phone,
 )
@@ -156,7 +166,9 @@ def normalize_calcom(
         responses,
         response_value(responses, "attendeePhoneNumber"),
         data.get("smsReminderNumber"),
+        response_value(responses, "smsReminderNumber"),
     )
+    kind, seat, party, attendees = _seat(kind, data, responses, attendees)
     metadata = as_map(data.get("metadata"))
     location = text(data.get("location"))
     status = text(data.get("status"))
@@ -183,7 +195,7 @@ def normalize_calcom(
         status=status.lower() if status else None,
         title=text(data.get("title")),
         event_type=_event_type(data, flat),
-        organizer=organizer(data.get("user") if flat else data.get("organizer")),
+        organizer=organizer(data.get("organizer") or data.get("user")),
         attendees=attendees,
         location=location,
         meeting_url=http_url(metadata.get("videoCallUrl")) or http_url(location),
@@ -194,6 +206,42 @@ def normalize_calcom(
             reschedule_reason,
         ),
         integration_id=integration_id,
+        seat=seat,
+        party=party,
         metadata=dict(metadata),
         raw=dict(envelope),
     )
+
+
+SEATED_KINDS = ("created", "rescheduled", "cancelled")
+
+
+def seated(data: Mapping[str, Any]) -> bool:
+    """Whether a booking payload is of a seated event type."""
+    seats = data.get("seatsPerTimeSlot")
+    return bool(text(data.get("attendeeSeatId"))) or (
+        isinstance(seats, int) and not isinstance(seats, bool) and seats > 0
+    )
+
+
+def _seat(
+    kind: str,
+    data: Mapping[str, Any],
+    responses: Mapping[str, Any],
+    attendees: tuple[Person, ...],
+) -> tuple[str, str | None, tuple[str, ...], tuple[Person, ...]]:
+    """(kind, seat, everyone on the booking, attendees) of a seated delivery: the change
+    is the seat holder's (the booker; for a cancel, the one attendee listed)."""
+    if kind not in SEATED_KINDS or not attendees or not seated(data):
+        return kind, None, (), attendees
+    party = tuple(k for k in (seat_key(a.email) for a in attendees) if k)
+    if kind == "cancelled":
+        if len(attendees) != 1 or not seat_key(attendees[0].email):
+            return kind, None, party, attendees  # the whole booking
+        return "attendee_cancelled", seat_key(attendees[0].email), party, attendees
+    index = index_of(attendees, response_value(responses, "email"), default=len(attendees) - 1)
+    holder = attendees[index if index is not None else -1]
+    seat = seat_key(holder.email)
+    if seat is None:
+        return kind, None, party, attendees
+    return kind, seat, party, (holder,)

@@ -158,6 +158,12 @@ def person(
     )
 
 
+def seat_key(email: str | None) -> str | None:
+    """The seat of an attendee in a shared booking: their email, trimmed and lowercased."""
+    found = text(email)
+    return found.strip().lower() if found else None
+
+
 def same_email(a: str | None, b: str | None) -> bool:
     return bool(a and b and a.strip().lower() == b.strip().lower())
 

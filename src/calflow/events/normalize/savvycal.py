@@ -3,8 +3,14 @@
 Body ``{"type", "id": "payload_…", "version", "occurred_at", "payload": Event}``. The
 booking is the Event (``event_…``; the id stays the same across reschedules). An
 approved request sends ``event.approved`` and then ``event.created``: two kinds, two
-events. ``poll.response.*``, ``workflow.action.triggered`` and types calflow does not
-know become kind ``other`` with the type kept.
+events. ``event.changed`` carries the Event under ``payload.event``
+(``EventChangedWebhook``; a flat Event in ``payload`` is read as well).
+``event.attendee.added / canceled / rescheduled`` are per-attendee changes of a group
+event (``attendee_added``, ``attendee_cancelled``, ``attendee_rescheduled``): the event's
+``seat`` is that attendee (``payload.attendee`` when given, else the only attendee who
+is not the organizer), so they start and end only that attendee's runs, as Cal.com
+seats do. ``poll.response.*``, ``workflow.action.triggered`` and types calflow does not
+know keep their names (kind ``other``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from calflow.events.normalize.common import (
     person,
     pick_reason,
     require_object,
+    same_email,
+    seat_key,
     text,
     with_phone,
 )
@@ -140,15 +148,18 @@ def normalize_savvycal(
             "SavvyCal webhook delivery has no payload object",
             [FieldError("payload", "expected an object", "type")],
         )
-    if type_.startswith("event."):
-        event: Mapping[str, Any] = payload
-    else:  # poll responses are not events; other types may carry one under "event"
-        event = as_map(payload.get("event"))
+    nested = as_map(payload.get("event"))
+    if nested or not type_.startswith("event."):
+        event: Mapping[str, Any] = nested  # event.changed; polls and workflows may carry one
+    else:
+        event = payload
     booking_uid = text(event.get("id")) or ""
     kind = TYPE_KINDS.get(type_, "other")
     if not booking_uid:
         kind = "other"
     parts = event_parts(event, kind) if event else {}
+    if kind in ATTENDEE_KINDS and parts:
+        parts.update(_attendee_parts(payload, parts["attendees"]))
     return BookingEvent(
         provider=PROVIDER,
         kind=kind,
@@ -161,3 +172,22 @@ def normalize_savvycal(
         raw=dict(envelope),
         **parts,
     )
+
+
+ATTENDEE_KINDS = ("attendee_added", "attendee_cancelled", "attendee_rescheduled")
+
+
+def _attendee_parts(payload: Mapping[str, Any], attendees: tuple[Person, ...]) -> dict[str, Any]:
+    """``seat``, ``party`` and ``attendees`` of a per-attendee delivery."""
+    party = tuple(k for k in (seat_key(a.email) for a in attendees) if k)
+    given = as_map(payload.get("attendee"))
+    if given:
+        holder = _person(given)
+        known = next((a for a in attendees if same_email(a.email, holder.email)), None)
+        chosen: Person | None = known or holder
+    else:
+        chosen = attendees[0] if len(attendees) == 1 else None
+    seat = seat_key(chosen.email) if chosen else None
+    if chosen is None or seat is None:
+        return {"party": party}
+    return {"seat": seat, "party": party, "attendees": (chosen,)}
