@@ -1,0 +1,85 @@
+"""Seats end to end: two seat holders of one seated Cal.com booking each get exactly one
+reminder; one leaves and the other still gets theirs. Deliveries are built as Cal.com
+builds them (``tests/events/real_bodies.py``), normalized and published as the receiver
+does; the reminder is a real step against the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from calflow.events.normalize import normalize
+from events import real_bodies as rb
+
+from .conftest import Harness
+
+
+def _at(body: dict[str, Any], start: datetime) -> dict[str, Any]:
+    out = copy.deepcopy(body)
+    out["payload"]["startTime"] = start.isoformat().replace("+00:00", "Z")
+    out["payload"]["endTime"] = (start + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    out["createdAt"] = datetime.now(UTC).isoformat()
+    return out
+
+
+async def test_each_seat_gets_one_reminder_and_a_seat_cancel_ends_only_its_own(
+    any_harness: Harness,
+) -> None:
+    h = any_harness
+    h.apply({
+        "name": "seat-reminder",
+        "trigger": {"kinds": ["created"]},
+        "steps": [{
+            "id": "remind", "action": "cal_com.GetBooking", "integration": "main",
+            "input": {"bookingUid": "{{ booking.uid }}"},
+            "at": {"before_start": "3594s"},
+            "on": {"error": "end", "not_found": "end"},  # the sandbox has no such booking
+        }],
+    })  # fmt: skip
+    start = datetime.now(UTC) + timedelta(hours=1)  # the reminders fall due in ~6 s
+    for body in (rb.first_seat(), rb.second_seat(), rb.second_seat()):  # + a retry
+        h.publish(normalize("cal_com", _at(body, start)))
+    waiting = await h.until(lambda: len(h.runs(status="waiting")) == 2 and h.runs(),
+                            what="one waiting reminder per seat")  # fmt: skip
+    assert len(waiting) == 2
+    seats = {r["id"]: h.inbox.get(r["event_id"])["event"]["seat"] for r in waiting}
+    assert sorted(seats.values()) == ["ann@example.com", "bob@example.com"]
+
+    cancel = _at(rb.seat_cancel(), start)
+    cancel["payload"]["startTime"] = start.isoformat()  # Cal.com's "+00:00" form
+    h.publish(normalize("cal_com", cancel))
+    runs = await h.finished(2, wait_s=30)
+    by_seat = {seats[r["id"]]: r for r in runs}
+    assert by_seat["ann@example.com"]["status"] == "cancelled"
+    assert "seat cancelled" in (by_seat["ann@example.com"]["cancel_reason"] or "")
+    bob = by_seat["bob@example.com"]
+    assert bob["status"] == "succeeded"
+    steps = h.run(bob["id"])["steps"]
+    assert [s["step"] for s in steps] == ["remind"]  # called once, for Bob
+    assert steps[0]["status"] != "cancelled"
+    ann = h.run(by_seat["ann@example.com"]["id"])["steps"]
+    assert [(s["step"], s["status"]) for s in ann] == [("remind", "cancelled")]  # never called
+    await asyncio.sleep(0.5)
+    assert len(h.runs()) == 2  # nothing else started
+
+
+async def test_a_whole_cancel_of_a_seated_booking_ends_every_seat(harness: Harness) -> None:
+    h = harness
+    h.apply({
+        "name": "seat-reminder",
+        "trigger": {"kinds": ["created"]},
+        "steps": [{
+            "id": "remind", "action": "cal_com.GetBooking", "integration": "main",
+            "input": {"bookingUid": "{{ booking.uid }}"}, "at": {"before_start": "1h"},
+        }],
+    })  # fmt: skip
+    start = datetime.now(UTC) + timedelta(days=2)
+    h.publish(normalize("cal_com", _at(rb.first_seat(), start)))
+    h.publish(normalize("cal_com", _at(rb.second_seat(), start)))
+    await h.until(lambda: len(h.runs(status="waiting")) == 2, what="two waiting reminders")
+    h.publish(normalize("cal_com", _at(rb.whole_cancel(), start)))
+    runs = await h.finished(2)
+    assert {r["status"] for r in runs} == {"cancelled"}
+    assert all("Host is sick" in (r["cancel_reason"] or "") for r in runs)
