@@ -107,9 +107,7 @@ def first_seat() -> dict[str, Any]:
 
 def second_seat() -> dict[str, Any]:
     """Bob takes the second seat: same uid and bookingId, attendees = Ann and Bob."""
-    payload = cal_booking_payload(
-        [ANN, BOB], ("Bob Stone", "Bob@Example.com"), seat_id="seat-bob"
-    )
+    payload = cal_booking_payload([ANN, BOB], ("Bob Stone", "Bob@Example.com"), seat_id="seat-bob")
     return cal_delivery("BOOKING_CREATED", payload, "2031-03-01T11:00:00.000Z")
 
 

@@ -244,3 +244,37 @@ def test_calcom_delivery_signature_and_created_at() -> None:
     assert headers["X-Cal-Signature-256"] == headers["X-Cal-Signature-256"].lower()
     assert adapter.headers(None, item.body, item)["X-Cal-Signature-256"] == "no-secret-provided"
     assert isinstance(item, ReplayItem) and item.start == datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+def test_a_seated_booking_replays_seat_by_seat_as_the_same_events_as_its_webhooks() -> None:
+    """Each seat of a seated booking still on is its own BOOKING_CREATED (as Cal.com's
+    createNewSeat.ts sent it): normalized, the same events, once each."""
+    from calflow.events.normalize import normalize
+    from calflow.replay.calcom import seats_of
+
+    seated = _booking(
+        attendees=[
+            {"name": "Ann Lee", "email": "ann@example.com", "timeZone": "UTC", "seatUid": "s-a",
+             "bookingFieldsResponses": {"name": "Ann Lee", "email": "ann@example.com"}},
+            {"name": "Bob Stone", "email": "bob@example.com", "timeZone": "UTC",
+             "seatUid": "s-b", "phoneNumber": "+14155550102"},
+        ],
+    )  # fmt: skip
+    adapter = CalComAdapter.__new__(CalComAdapter)
+    copies = seats_of(seated)
+    assert [adapter.object_id(c) for c in copies] == ["uid-1#seat:s-a", "uid-1#seat:s-b"]
+    events = [normalize("cal_com", json.loads(adapter.item(c, "BOOKING_CREATED").body))
+              for c in copies]  # fmt: skip
+    assert [(e.kind, e.seat) for e in events] == [
+        ("created", "ann@example.com"), ("created", "bob@example.com")
+    ]  # fmt: skip
+    assert events[1].attendees[0].phone == "+14155550102"
+    assert len({e.dedupe_key() for e in events}) == 2
+    webhook = {"triggerEvent": "BOOKING_CREATED", "createdAt": "2026-11-01T09:00:00.000Z",
+               "payload": {"uid": "uid-1", "attendeeSeatId": "s-b", "seatsPerTimeSlot": 3,
+                           "startTime": "2026-12-01T09:00:00.000Z",
+                           "attendees": [{"name": "Ann Lee", "email": "ann@example.com"},
+                                         {"name": "Bob Stone", "email": "bob@example.com"}],
+                           "responses": {"email": {"value": "bob@example.com"}}}}  # fmt: skip
+    assert normalize("cal_com", webhook).dedupe_key() == events[1].dedupe_key()
+    assert seats_of(_booking(status="cancelled", attendees=seated["attendees"])) != copies

@@ -8,6 +8,11 @@ a reschedule is skipped: Cal.com announced that change once, as BOOKING_RESCHEDU
 the new booking. Signature ``X-Cal-Signature-256`` = lowercase hex HMAC-SHA256 of the
 raw body (``no-secret-provided`` without a secret). ``createdAt`` comes from the
 booking, not the clock, so a second replay sends byte-identical bodies.
+
+A seated booking (attendees with a ``seatUid``) that is still on is replayed seat by
+seat, as Cal.com announced it (``handleSeats/create/createNewSeat.ts``): one
+``BOOKING_CREATED`` per seat with that seat's ``attendeeSeatId``, the seat holder's
+responses and ``attendees`` = the seats taken so far; its items are ``<uid>#seat:<seatUid>``.
 """
 
 from __future__ import annotations
@@ -136,6 +141,31 @@ def _person(a: Mapping[str, Any], phone: Any, at: datetime | None) -> dict[str, 
     return out
 
 
+SEAT_MARK = "#seat:"
+_SEAT_FIELD = "_calflowSeat"
+_SEATED_LIVE = ("accepted", "pending", "unconfirmed")
+
+
+def seats_of(booking: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """``booking``, or one copy per seat when it is a seated booking still on."""
+    attendees = [a for a in booking.get("attendees") or [] if isinstance(a, Mapping)]
+    seated = [a for a in attendees if isinstance(a.get("seatUid"), str) and a["seatUid"]]
+    status = str(booking.get("status") or "").lower()
+    if not seated or status not in _SEATED_LIVE:
+        return [booking]
+    out: list[Mapping[str, Any]] = []
+    for n, holder in enumerate(seated):
+        fields = holder.get("bookingFieldsResponses")
+        own = dict(fields) if isinstance(fields, Mapping) else {}
+        own.setdefault("name", holder.get("name", ""))
+        own.setdefault("email", holder.get("email", ""))
+        if holder.get("phoneNumber"):
+            own.setdefault("attendeePhoneNumber", holder["phoneNumber"])
+        out.append({**booking, "attendees": seated[: n + 1], "bookingFieldsResponses": own,
+                    _SEAT_FIELD: holder["seatUid"]})  # fmt: skip
+    return out
+
+
 def webhook_payload(booking: Mapping[str, Any], trigger: str) -> dict[str, Any]:
     """The ``payload`` of a booking trigger, rebuilt from an API v2 booking object."""
     start = parse_time(booking.get("start"))
@@ -144,8 +174,10 @@ def webhook_payload(booking: Mapping[str, Any], trigger: str) -> dict[str, Any]:
     attendees = [a for a in booking.get("attendees") or [] if isinstance(a, Mapping)]
     fields = booking.get("bookingFieldsResponses")
     form_phone = fields.get("attendeePhoneNumber") if isinstance(fields, Mapping) else None
+    seat = booking.get(_SEAT_FIELD)
+    booker = len(attendees) - 1 if seat else 0
     people = [
-        _person(a, a.get("phoneNumber") or (form_phone if i == 0 else None), start)
+        _person(a, a.get("phoneNumber") or (form_phone if i == booker else None), start)
         for i, a in enumerate(attendees)
     ]
     people += [
@@ -203,6 +235,10 @@ def webhook_payload(booking: Mapping[str, Any], trigger: str) -> dict[str, Any]:
         "metadata": metadata,
         "status": _STATUS[trigger],
     }
+    if seat:
+        payload["attendeeSeatId"] = seat
+        payload["seatsShowAttendees"] = True
+        payload["seatsPerTimeSlot"] = max(len(attendees), 1)
     if trigger == "BOOKING_CANCELLED":
         payload["cancellationReason"] = booking.get("cancellationReason") or ""
         if booking.get("cancelledByEmail"):
@@ -238,7 +274,8 @@ class CalComAdapter(ProviderAdapter):
             params = {"status": ALL_STATUSES, "sortCreated": "asc", "take": PAGE, "skip": skip}
             resp = await self.client.call("GET", "/v2/bookings", BOOKINGS, params=params)
             data = data_of(resp)
-            items = [b for b in data if isinstance(b, Mapping)] if isinstance(data, list) else []
+            found = [b for b in data if isinstance(b, Mapping)] if isinstance(data, list) else []
+            items = [seat for b in found for seat in seats_of(b)]
             body = resp.body if isinstance(resp.body, Mapping) else {}
             pagination = body.get("pagination")
             pagination = pagination if isinstance(pagination, Mapping) else {}
@@ -246,7 +283,7 @@ class CalComAdapter(ProviderAdapter):
             more = pagination.get("hasNextPage")
             if more is None:
                 more = len(items) >= PAGE
-            next_token = str(skip + len(items)) if more and items else None
+            next_token = str(skip + len(found)) if more and found else None
             yield SourcePage(
                 items=items,
                 token=str(skip),
@@ -255,15 +292,22 @@ class CalComAdapter(ProviderAdapter):
             )
             if next_token is None:
                 return
-            skip += len(items)
+            skip += len(found)
 
     async def fetch_one(self, object_id: str) -> Mapping[str, Any] | None:
-        resp = await self.client.call("GET", f"/v2/bookings/{object_id}", BOOKINGS, accept=(404,))
+        uid, _, seat = object_id.partition(SEAT_MARK)
+        resp = await self.client.call("GET", f"/v2/bookings/{uid}", BOOKINGS, accept=(404,))
         data = data_of(resp) if resp.ok else None
-        return data if isinstance(data, Mapping) else None
+        if not isinstance(data, Mapping):
+            return None
+        if not seat:
+            return data
+        return next((s for s in seats_of(data) if s.get(_SEAT_FIELD) == seat), None)
 
     def object_id(self, obj: Mapping[str, Any]) -> str:
-        return str(obj.get("uid") or "")
+        seat = obj.get(_SEAT_FIELD)
+        uid = str(obj.get("uid") or "")
+        return f"{uid}{SEAT_MARK}{seat}" if seat else uid
 
     def start(self, obj: Mapping[str, Any]) -> datetime | None:
         return parse_time(obj.get("start"))
