@@ -157,3 +157,32 @@ def test_savvycal_attendee_events_are_per_attendee() -> None:
     for type_ in ("poll.response.created", "workflow.action.triggered", "event.checkout.pending"):
         kept = savvy(type_, {"event": savvy_event(ann)})
         assert kept.original_type == type_
+
+
+def test_calflows_own_seat_booking_is_the_same_change_as_cal_coms_webhook() -> None:
+    """BookMeeting on a seated event type: Cal.com answers the booking with the new
+    ``seatUid`` (CreateSeatedBookingOutput); the action's event is the webhook's seat."""
+    from calflow.events.normalize import from_action
+    from calflow.flowapp.context import BookingChange
+
+    booking = {
+        "id": 4242, "uid": rb.SEATED_UID, "status": "accepted", "seatUid": "seat-bob",
+        "start": "2031-03-04T15:00:00.000Z", "end": "2031-03-04T16:00:00.000Z",
+        "eventTypeId": 105,
+        "attendees": [
+            {"name": "Ann Lee", "email": "ann@example.com", "seatUid": "seat-ann"},
+            {"name": "Bob Stone", "email": "Bob@Example.com", "seatUid": "seat-bob"},
+        ],
+    }  # fmt: skip
+    given = {"attendee": {"name": "Bob Stone", "email": "Bob@Example.com",
+                          "phoneNumber": "+14155550102"}}  # fmt: skip
+    made = from_action(BookingChange("cal_com", "created", booking, None, given))
+    assert made.seat == "bob@example.com"
+    assert [a.email for a in made.attendees] == ["Bob@Example.com"]
+    assert made.dedupe_key() == cal(rb.second_seat()).dedupe_key()
+    left = from_action(
+        BookingChange("cal_com", "cancelled", {**booking, "status": "accepted"}, None,
+                      {"seatUid": "seat-ann"})
+    )  # fmt: skip
+    assert (left.kind, left.seat) == ("attendee_cancelled", "ann@example.com")
+    assert left.dedupe_key() == cal(rb.seat_cancel()).dedupe_key()

@@ -39,6 +39,7 @@ from calflow.events.normalize.common import (
     person,
     pick_reason,
     received,
+    seat_key,
     text,
     with_phone,
 )
@@ -117,6 +118,7 @@ def _from_calcom(change: BookingChange, received_at: datetime) -> BookingEvent:
     attendees = _calcom_attendees(booking, data, data.get("defaultPhoneRegion"))
     if kind == "no_show_updated":
         attendees = _no_show(attendees, data)
+    kind, seat, party, attendees = _calcom_seat(kind, booking, data, attendees)
     hosts = as_maps(booking.get("hosts"))
     nested = as_map(booking.get("eventType"))
     event_type = EventType(
@@ -157,9 +159,35 @@ def _from_calcom(change: BookingChange, received_at: datetime) -> BookingEvent:
             first(text(booking.get("reschedulingReason")), text(data.get("reschedulingReason"))),
         ),
         integration_id=change.integration_id,
+        seat=seat,
+        party=party,
         metadata=dict(metadata),
         raw=dict(booking),
     )
+
+
+def _calcom_seat(
+    kind: str, booking: Mapping[str, Any], data: Mapping[str, Any], attendees: tuple[Person, ...]
+) -> tuple[str, str | None, tuple[str, ...], tuple[Person, ...]]:
+    """The seat an action's change on a seated booking concerns (the webhook's seat): the
+    booker of a new or moved seat, the holder of a cancelled ``seatUid``."""
+    raw = as_maps(booking.get("attendees"))
+    seat_uid = text(data.get("seatUid")) or text(booking.get("seatUid"))
+    if not seat_uid and not any(text(a.get("seatUid")) for a in raw):
+        return kind, None, (), attendees
+    party = tuple(k for k in (seat_key(a.email) for a in attendees) if k)
+    holder = next((a for a in raw if seat_uid and a.get("seatUid") == seat_uid), None)
+    email = text(holder.get("email")) if holder else text(as_map(data.get("attendee")).get("email"))
+    if kind == "cancelled":
+        if not text(data.get("seatUid")) or email is None:
+            return kind, None, party, attendees  # the whole booking
+        kind = "attendee_cancelled"
+    index = index_of(attendees, email, default=None)
+    seat = seat_key(email)
+    if seat is None:
+        return kind, None, party, attendees
+    chosen = attendees[index] if index is not None else person(email=email)
+    return kind, seat, party, (chosen,)
 
 
 # SavvyCal --------------------------------------------------------------------------
