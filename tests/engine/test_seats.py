@@ -83,3 +83,53 @@ async def test_a_whole_cancel_of_a_seated_booking_ends_every_seat(harness: Harne
     runs = await h.finished(2)
     assert {r["status"] for r in runs} == {"cancelled"}
     assert all("Host is sick" in (r["cancel_reason"] or "") for r in runs)
+
+
+def _reschedule(
+    attendees: list[dict[str, Any]], booker: dict[str, Any], uid: str, start: datetime
+) -> dict[str, Any]:
+    """BOOKING_RESCHEDULED of a seated booking as handleSeats.ts sends it: ``uid`` the
+    booking the seat(s) moved to, ``rescheduleUid`` the one they left."""
+    payload = rb.cal_booking_payload(attendees, (booker["name"], booker["email"]), uid=uid,
+                                     rescheduleUid=rb.SEATED_UID)  # fmt: skip
+    return _at(rb.cal_delivery("BOOKING_RESCHEDULED", payload, rb.START), start)
+
+
+async def test_a_seated_reschedule_follows_each_seat(harness: Harness) -> None:
+    h = harness
+    h.apply({
+        "name": "seat-reminder",
+        "trigger": {"kinds": ["created"]},
+        "steps": [{
+            "id": "remind", "action": "cal_com.GetBooking", "integration": "main",
+            "input": {"bookingUid": "{{ booking.uid }}"}, "at": {"before_start": "1h"},
+        }],
+    })  # fmt: skip
+    start = datetime.now(UTC) + timedelta(days=2)
+    h.publish(normalize("cal_com", _at(rb.first_seat(), start)))
+    h.publish(normalize("cal_com", _at(rb.second_seat(), start)))
+    await h.until(lambda: len(h.runs(status="waiting")) == 2, what="two waiting reminders")
+    seat_of = {r["id"]: h.inbox.get(r["event_id"])["event"]["seat"] for r in h.runs()}
+
+    def due_by_seat() -> dict[str, tuple[str, datetime]]:
+        return {seat_of[r["id"]]: (r["booking_uid"], datetime.fromisoformat(r["next_due_at"]))
+                for r in h.runs(status="waiting") if r["next_due_at"]}  # fmt: skip
+
+    # the host moves the whole booking (every seat listed): both reminders follow it
+    whole = start + timedelta(days=3)
+    h.publish(normalize("cal_com", _reschedule([rb.ANN, rb.BOB], rb.ANN, "all-new-uid", whole)))
+    await h.until(lambda: {u for u, _ in due_by_seat().values()} == {"all-new-uid"},
+                  what="both reminders to move")  # fmt: skip
+    assert {d for _, d in due_by_seat().values()} == {whole - timedelta(hours=1)}
+
+    # then Bob alone moves his seat to another slot: Ann stays where the booking is
+    later = whole + timedelta(days=1)
+    bob_move = _reschedule([rb.BOB], rb.BOB, "bob-new-uid", later)
+    bob_move["payload"]["rescheduleUid"] = "all-new-uid"
+    h.publish(normalize("cal_com", bob_move))
+    await h.until(lambda: due_by_seat()["bob@example.com"][0] == "bob-new-uid",
+                  what="Bob's reminder to move")  # fmt: skip
+    final = due_by_seat()
+    assert final["bob@example.com"][1] == later - timedelta(hours=1)
+    assert final["ann@example.com"] == ("all-new-uid", whole - timedelta(hours=1))
+    assert len(h.runs()) == 2

@@ -236,7 +236,9 @@ class Dispatcher:
         await asyncio.to_thread(self._flush)
         old_uid = event.previous_uid or event.booking_uid
         runs = await asyncio.to_thread(svc.runs.active_for_booking, event.provider, old_uid)
-        values = {"booking_uid": event.booking_uid} if old_uid != event.booking_uid else {}
+        # a seat may move alone: each run finds its own way (and its uid) when it wakes
+        moved = old_uid != event.booking_uid and not event.seat
+        values = {"booking_uid": event.booking_uid} if moved else {}
         await asyncio.to_thread(svc.runs.wake, [r.id for r in runs], **values)
         return {run.workflow_id for run in runs}
 
