@@ -146,6 +146,8 @@ async def test_reschedule_cancel_requested_rejected_payloads(sb: Sandbox) -> Non
 
 
 async def test_no_show_and_meeting_ended_shapes(sb: Sandbox) -> None:
+    """BookingPayloadBuilder.ts buildNoShowPayload: the payload is exactly ``{bookingUid,
+    bookingId, attendees, message}``; MEETING_ENDED nested (MeetingPayloadBuilder.ts)."""
     await sb.hook(["BOOKING_NO_SHOW_UPDATED", "MEETING_ENDED", "MEETING_STARTED"])
     booking = (await sb.book(await sb.first_slot())).json()["data"]
     await sb.root.post("/_sandbox/clock", json={"offset_s": 90 * 86400})
