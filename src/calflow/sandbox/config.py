@@ -23,6 +23,10 @@ class SandboxConfig:
         api_key: the Cal.com API key accepted by the sandbox; generated
             (``cal_live_<hex>``) when ``None``.
         webhook_timeout_s: timeout of one webhook delivery attempt.
+        calcom_meeting_payload: the shape of Cal.com's MEETING_STARTED / MEETING_ENDED
+            bodies: ``nested`` (current Cal.com, ``{triggerEvent, createdAt, payload}``)
+            or ``flat`` (older senders, ``{triggerEvent, ...booking row}``); changeable at
+            run time with ``POST /_sandbox/calcom/options``.
         savvycal_token: the SavvyCal personal token accepted by the sandbox; generated
             (``pt_secret_<hex>``) when ``None``.
         savvycal_rate_limit_per_min: SavvyCal requests per 60 s per token; 0 disables.
@@ -48,6 +52,7 @@ class SandboxConfig:
     rate_limit_block_s: float = 60
     api_key: str | None = None
     webhook_timeout_s: float = 10
+    calcom_meeting_payload: str = "nested"
     savvycal_token: str | None = None
     savvycal_rate_limit_per_min: int = 0
     savvycal_seed: int | None = None

@@ -2,7 +2,9 @@
 
 Each operation validates like Cal.com, mutates state, then queues the webhooks the
 real handlers send (handleNewBooking, handleCancelBooking, handleConfirmation,
-handleMarkNoShow).
+handleMarkNoShow; seats in :mod:`.seats`). Time formats as the handlers make them:
+booking and reschedule payloads ``…:00Z`` (dayjs ``utc().format()``), confirmation
+``….000Z`` (``toISOString()``), cancellation ``…+00:00`` (dayjs ``format()``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from calflow.sandbox.calcom.availability import SlotProblem, check_slot, seated_booking_at
-from calflow.sandbox.calcom.envelope import CalcomError, bad_request, iso_s, not_found
-from calflow.sandbox.calcom.serialize import booking_row, event_payload
+from calflow.sandbox.calcom.envelope import (
+    CalcomError,
+    bad_request,
+    iso_ms,
+    iso_offset,
+    iso_s,
+    not_found,
+)
+from calflow.sandbox.calcom.seats import Seats
+from calflow.sandbox.calcom.serialize import TimeFormat, booking_row, event_payload
 from calflow.sandbox.calcom.state import Attendee, Booking, CalcomState, EventType
 from calflow.sandbox.calcom.validation import CreateRequest, parse_attendee
 from calflow.sandbox.calcom.webhooks import WebhookDispatcher
@@ -29,7 +39,7 @@ MSG_OUT_OF_BOUNDS = (
     'endpoint and then make a booking with "start" time equal to one of the available slots: '
     "https://cal.com/docs/api-reference/v2/slots"
 )
-MSG_SEATS_FULL = "Booking seats are full"
+MSG_SEATS_FULL = "No more seats left at this seated booking."
 MSG_NO_SHOW_EARLY = "Cannot mark no-show before the meeting has started."
 MAX_GUESTS_PER_REQUEST = 10
 MAX_GUESTS_PER_BOOKING = 30
@@ -38,6 +48,16 @@ MAX_GUESTS_PER_BOOKING = 30
 def missing_booking(uid: str) -> CalcomError:
     """404 of get / reschedule / mark-absent / confirm / decline / guests."""
     return not_found(f"Booking with uid={uid} was not found in the database")
+
+
+def _no_show(booking: Booking, attendees: list[dict[str, Any]], message: str) -> dict[str, Any]:
+    """BOOKING_NO_SHOW_UPDATED's whole payload (``buildNoShowPayload``): nothing else."""
+    return {
+        "bookingUid": booking.uid,
+        "bookingId": booking.id,
+        "attendees": attendees,
+        "message": message,
+    }
 
 
 class BookingService:
@@ -52,11 +72,16 @@ class BookingService:
         self._state = state
         self._now = now
         self.dispatcher = dispatcher
+        self.seats = Seats(self)
 
     @property
     def state(self) -> CalcomState:
         """The current state."""
         return self._state()
+
+    def now(self) -> datetime:
+        """The sandbox clock."""
+        return self._now()
 
     def get(self, uid: str) -> Booking:
         """The booking ``uid`` or 404."""
@@ -65,7 +90,7 @@ class BookingService:
             raise missing_booking(uid)
         return booking
 
-    def _check(self, et: EventType, start: datetime, length: int, exclude: str | None) -> None:
+    def check(self, et: EventType, start: datetime, length: int, exclude: str | None) -> None:
         problem = check_slot(self.state, et, start, length, self._now(), exclude)
         if problem is SlotProblem.PAST:
             raise bad_request(MSG_PAST)
@@ -76,31 +101,52 @@ class BookingService:
         if problem is SlotProblem.SEATS_FULL:
             raise CalcomError(409, MSG_SEATS_FULL)
 
-    def _emit(self, b: Booking, trigger: str, status: str, **extra: Any) -> None:
-        payload = event_payload(self.state, b, status)
+    def emit(
+        self,
+        b: Booking,
+        trigger: str,
+        status: str,
+        *,
+        attendees: list[Attendee] | None = None,
+        booker: Attendee | None = None,
+        times: TimeFormat = iso_s,
+        cancelled: bool = False,
+        reschedule_reason: str | None = None,
+        **extra: Any,
+    ) -> None:
+        """Queue ``trigger`` for ``b`` (see :func:`event_payload`); ``extra`` keys override."""
+        payload = event_payload(
+            self.state,
+            b,
+            status,
+            attendees=attendees,
+            booker=booker,
+            times=times,
+            cancelled=cancelled,
+        )
+        if reschedule_reason:
+            payload["responses"]["rescheduleReason"]["value"] = reschedule_reason
         payload.update({k: v for k, v in extra.items() if v is not None})
         self.dispatcher.emit(b.user_id, trigger, payload)
 
     def create(self, req: CreateRequest, source: str = "api") -> tuple[Booking, str | None]:
         """Create a booking (or take a seat); returns the booking and the seat uid if seated."""
         et, state, now = req.event_type, self.state, self._now()
-        self._check(et, req.start, req.length, None)
+        self.check(et, req.start, req.length, None)
         req.attendee.id = state.next_attendee_id()
-        if et.seats_per_slot:
-            existing = seated_booking_at(state, et, req.start)
-            if existing is not None:
-                existing.attendees.append(req.attendee)
-                existing.updated_at = now
-                self._emit(existing, "BOOKING_CREATED", "ACCEPTED")
-                return existing, state.new_uid()
-        host = state.users[et.host_ids[0]]
         responses: dict[str, Any] = {"name": req.attendee.name, "email": req.attendee.email}
         if req.attendee.phone_number:
             responses["attendeePhoneNumber"] = req.attendee.phone_number
         if req.guests:
             responses["guests"] = list(req.guests)
         responses.update(req.booking_fields_responses)
+        if et.seats_per_slot:
+            existing = seated_booking_at(state, et, req.start)
+            if existing is not None:
+                return existing, self.seats.add(existing, req.attendee, responses)
+        host = state.users[et.host_ids[0]]
         uid = state.new_uid()
+        sms = responses.get("smsReminderNumber")
         booking = Booking(
             id=state.next_booking_id(),
             uid=uid,
@@ -119,43 +165,77 @@ class BookingService:
             guests=list(req.guests),
             metadata=dict(req.metadata),
             booking_fields_responses=responses,
+            sms_reminder_number=sms if isinstance(sms, str) and sms else None,
             ics_uid=f"{uid}@Cal.com",
             source=source,
         )
         state.bookings[uid] = booking
+        if et.seats_per_slot:
+            # handleNewBooking: the first seat's BookingSeat is made with the booking.
+            self.seats.seat(req.attendee, responses)
         if booking.status == "pending":
-            self._emit(booking, "BOOKING_REQUESTED", "PENDING")
+            self.emit(booking, "BOOKING_REQUESTED", "PENDING", booker=req.attendee)
         else:
-            self._emit(booking, "BOOKING_CREATED", "ACCEPTED")
-        return booking, None
+            self.emit(booking, "BOOKING_CREATED", "ACCEPTED", booker=req.attendee)
+        return booking, req.attendee.seat_uid
 
-    def cancel(self, uid: str, reason: str | None) -> Booking:
-        """Cancel ``uid`` (200 in the API)."""
+    def cancel(
+        self, uid: str, reason: str | None, seat_uid: str | None = None, *, host: bool = True
+    ) -> Booking:
+        """Cancel ``uid`` (200 in the API), or only the seat ``seat_uid`` of a seated booking.
+
+        ``host`` says the caller is the booking's host (signed in with its API key):
+        cancelling a whole seated booking needs it (``handleCancelBooking.ts``).
+        """
         booking = self.state.bookings.get(uid)
         if booking is None:
             raise not_found(f"Booking with uid={uid} not found")
+        if seat_uid is not None:
+            self.seats.check_seat(booking, seat_uid)
         if booking.status in ("cancelled", "rejected"):
             raise bad_request("This booking has already been cancelled.")
         now = self._now()
         if booking.end < now:
             raise bad_request("Cannot cancel a booking that has already ended")
+        seated = bool(self.state.event_types[booking.event_type_id].seats_per_slot)
+        if seated and seat_uid is None and not host:
+            raise CalcomError(401, "User not a host of this event")
+        if seat_uid is not None and self.seats.cancel_seat(booking, seat_uid, reason):
+            return booking
         booking.status = "cancelled"
         booking.cancellation_reason = reason
         booking.cancelled_by_email = self.state.users[booking.user_id].email
         booking.updated_at = now
-        self._emit(
+        self.emit(
             booking,
             "BOOKING_CANCELLED",
             "CANCELLED",
+            times=iso_offset,
+            cancelled=True,
             cancellationReason=reason or "",
             cancelledBy=booking.cancelled_by_email,
+            requestReschedule=False,
         )
+        if seated:
+            # handleCancelBooking deletes a seated booking's attendees with it.
+            booking.attendees = []
         return booking
 
     def reschedule(
-        self, uid: str, start: datetime, reason: str | None, rescheduled_by: str | None
-    ) -> Booking:
-        """Create the new booking at ``start`` and cancel ``uid`` (201 in the API)."""
+        self,
+        uid: str,
+        start: datetime,
+        reason: str | None,
+        rescheduled_by: str | None,
+        seat_uid: str | None = None,
+        *,
+        host: bool = True,
+    ) -> tuple[Booking, str | None]:
+        """Create the new booking at ``start`` and cancel ``uid`` (201 in the API).
+
+        Seated bookings move a seat (``seat_uid``) or, for the host, the whole booking:
+        see :mod:`.seats`. Returns the resulting booking and the seat uid, if any.
+        """
         old = self.get(uid)
         if old.rescheduled_to_uid:
             raise bad_request(
@@ -170,9 +250,15 @@ class BookingService:
             )
         state, now = self.state, self._now()
         et = state.event_types[old.event_type_id]
-        self._check(et, start, old.duration, uid)
-        host = state.users[old.user_id]
-        confirmed = not et.requires_confirmation or rescheduled_by == host.email
+        if et.seats_per_slot:
+            if seat_uid is not None:
+                return self.seats.move_seat(old, seat_uid, start, reason, rescheduled_by)
+            if not host:
+                raise CalcomError(401, "Unauthorized")
+            return self.seats.move_booking(old, start, reason), ""
+        self.check(et, start, old.duration, uid)
+        owner = state.users[old.user_id]
+        confirmed = not et.requires_confirmation or rescheduled_by == owner.email
         new_uid = state.new_uid()
         new = replace(
             old,
@@ -187,7 +273,7 @@ class BookingService:
             rescheduled_from_uid=uid,
             rescheduled_to_uid=None,
             rescheduling_reason=reason,
-            rescheduled_by_email=rescheduled_by or host.email,
+            rescheduled_by_email=rescheduled_by or owner.email,
             cancellation_reason=None,
             cancelled_by_email=None,
             metadata=dict(old.metadata),
@@ -205,10 +291,10 @@ class BookingService:
             "rescheduledBy": new.rescheduled_by_email,
         }
         if confirmed:
-            self._emit(new, "BOOKING_RESCHEDULED", "ACCEPTED", **extra)
+            self.emit(new, "BOOKING_RESCHEDULED", "ACCEPTED", **extra)
         else:
-            self._emit(new, "BOOKING_REQUESTED", "PENDING", **extra)
-        return new
+            self.emit(new, "BOOKING_REQUESTED", "PENDING", **extra)
+        return new, None
 
     def mark_absent(self, uid: str, host: bool | None, attendees: list[dict[str, Any]]) -> Booking:
         """Record no-shows; 403 before the meeting has started."""
@@ -223,12 +309,7 @@ class BookingService:
             self.dispatcher.emit(
                 booking.user_id,
                 "BOOKING_NO_SHOW_UPDATED",
-                {
-                    "message": f"{who} {verb} as no-show",
-                    "attendees": [],
-                    "bookingUid": booking.uid,
-                    "bookingId": booking.id,
-                },
+                _no_show(booking, [], f"{who} {verb} as no-show"),
             )
         changed: list[dict[str, Any]] = []
         for item in attendees:
@@ -245,12 +326,7 @@ class BookingService:
             self.dispatcher.emit(
                 booking.user_id,
                 "BOOKING_NO_SHOW_UPDATED",
-                {
-                    "message": message,
-                    "attendees": changed,
-                    "bookingUid": booking.uid,
-                    "bookingId": booking.id,
-                },
+                _no_show(booking, changed, message),
             )
         booking.updated_at = now
         return booking
@@ -299,11 +375,14 @@ class BookingService:
         return booking
 
     def confirm(self, uid: str) -> Booking:
-        """Accept a pending booking (fires BOOKING_CREATED, like Cal.com)."""
+        """Accept a pending booking: BOOKING_CREATED again, same uid, ``ACCEPTED``.
+
+        ``handleConfirmation.ts``; the confirm handler's times are ``toISOString()``.
+        """
         booking = self._pending(uid)
         booking.status = "accepted"
         booking.updated_at = self._now()
-        self._emit(booking, "BOOKING_CREATED", "ACCEPTED")
+        self.emit(booking, "BOOKING_CREATED", "ACCEPTED", times=iso_ms)
         return booking
 
     def decline(self, uid: str, reason: str | None) -> Booking:
@@ -312,11 +391,17 @@ class BookingService:
         booking.status = "rejected"
         booking.rejection_reason = reason
         booking.updated_at = self._now()
-        self._emit(booking, "BOOKING_REJECTED", "REJECTED", rejectionReason=reason)
+        self.emit(booking, "BOOKING_REJECTED", "REJECTED", rejectionReason=reason)
         return booking
 
     def meeting_event(self, uid: str, trigger: str) -> Booking:
-        """Fire MEETING_STARTED / MEETING_ENDED with the flat booking-row body."""
+        """Fire MEETING_STARTED / MEETING_ENDED with the booking row (nested or flat)."""
         booking = self.get(uid)
-        self.dispatcher.emit_flat(booking.user_id, trigger, booking_row(self.state, booking))
+        self.dispatcher.emit_meeting(booking.user_id, trigger, booking_row(self.state, booking))
+        return booking
+
+    def recording_ready(self, uid: str, download_link: str) -> Booking:
+        """RECORDING_READY: the CalendarEvent with ``downloadLink`` (daily-video webhook)."""
+        booking = self.get(uid)
+        self.emit(booking, "RECORDING_READY", booking.status.upper(), downloadLink=download_link)
         return booking

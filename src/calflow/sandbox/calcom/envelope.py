@@ -127,6 +127,11 @@ def iso_s(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso_offset(value: datetime) -> str:
+    """``2024-08-13T09:00:00+00:00``: dayjs ``format()`` on a UTC server (cancellations)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
 def parse_iso(value: Any, field_name: str) -> datetime:
     """Parse an ISO 8601 datetime (naive values are UTC); 400 when invalid."""
     if not isinstance(value, str) or not value:

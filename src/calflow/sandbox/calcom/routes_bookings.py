@@ -45,8 +45,18 @@ def _current_only(request: Request) -> None:
         raise route_not_found(request)
 
 
-def _output(request: Request, booking: Booking) -> dict[str, Any]:
-    return booking_output(sim_of(request).state, booking)
+def _output(
+    request: Request, booking: Booking, authed: bool = True, seat_uid: str | None = None
+) -> dict[str, Any]:
+    """The booking as API v2 answers it. Seated bookings show their attendees to the
+    event type's owner (``authed``) or when ``seatsShowAttendees`` is on; create and
+    reschedule add ``seatUid`` (``getOutputCreateSeatedBooking``)."""
+    state = sim_of(request).state
+    show = authed or state.event_types[booking.event_type_id].seats_show_attendees
+    data = booking_output(state, booking, show)
+    if seat_uid is not None:
+        data["seatUid"] = seat_uid
+    return data
 
 
 @router.post("/v2/bookings")
@@ -58,13 +68,10 @@ async def create_booking(request: Request) -> JSONResponse:
         raise route_not_found(request)
     if routing == "legacy":
         raise legacy.legacy_create_error(body)
-    require_auth(request, optional=True)
+    authed = require_auth(request, optional=True)
     sim = sim_of(request)
     booking, seat_uid = sim.service.create(parse_create(sim.state, body))
-    data = _output(request, booking)
-    if seat_uid:
-        data["seatUid"] = seat_uid
-    return success(data, status_code=201)
+    return success(_output(request, booking, authed, seat_uid), status_code=201)
 
 
 def _status_filter(now: datetime, statuses: list[str]) -> Callable[[Booking], bool]:
@@ -185,8 +192,8 @@ async def get_booking(request: Request, uid: str) -> JSONResponse:
         raise route_not_found(request)
     if routing == "legacy":
         return legacy.legacy_get(request, uid)
-    require_auth(request, optional=True)
-    return success(_output(request, sim_of(request).service.get(uid)))
+    authed = require_auth(request, optional=True)
+    return success(_output(request, sim_of(request).service.get(uid), authed))
 
 
 @router.post("/v2/bookings/{uid}/cancel")
@@ -198,28 +205,46 @@ async def cancel_booking(request: Request, uid: str) -> JSONResponse:
         raise route_not_found(request)
     if routing == "legacy":
         return legacy.legacy_cancel(request, uid, body)
-    require_auth(request, optional=True)
-    reason = body.get("cancellationReason") if isinstance(body, dict) else None
+    authed = require_auth(request, optional=True)
+    body = body if isinstance(body, dict) else {}
+    reason = body.get("cancellationReason")
     if reason is not None and not isinstance(reason, str):
         raise bad_request(
             "cancellationReason property is wrong,cancellationReason must be a string "
         )
-    return success(_output(request, sim_of(request).service.cancel(uid, reason)))
+    seat_uid = _seat_uid(body)
+    booking = sim_of(request).service.cancel(uid, reason, seat_uid, host=authed)
+    return success(_output(request, booking, authed))
+
+
+def _seat_uid(body: dict[str, Any]) -> str | None:
+    """``seatUid`` of ``CancelSeatedBookingInput`` / ``RescheduleSeatedBookingInput``."""
+    if "seatUid" not in body:
+        return None
+    value = body["seatUid"]
+    if not isinstance(value, str):
+        raise bad_request("seatUid property is wrong,seatUid must be a string ")
+    return value
 
 
 @router.post("/v2/bookings/{uid}/reschedule")
 async def reschedule_booking(request: Request, uid: str) -> JSONResponse:
     """Reschedule: a new booking with a new uid; the old one is cancelled."""
     _current_only(request)
-    require_auth(request, optional=True)
+    authed = require_auth(request, optional=True)
     body = await json_body(request)
     body = body if isinstance(body, dict) else {}
     start = parse_iso(body.get("start"), "start")
     reason, by = body.get("reschedulingReason"), body.get("rescheduledBy")
-    booking = sim_of(request).service.reschedule(
-        uid, start, reason if isinstance(reason, str) else None, by if isinstance(by, str) else None
+    booking, seat_uid = sim_of(request).service.reschedule(
+        uid,
+        start,
+        reason if isinstance(reason, str) else None,
+        by if isinstance(by, str) else None,
+        _seat_uid(body),
+        host=authed,
     )
-    return success(_output(request, booking), status_code=201)
+    return success(_output(request, booking, authed, seat_uid), status_code=201)
 
 
 @router.post("/v2/bookings/{uid}/mark-absent")

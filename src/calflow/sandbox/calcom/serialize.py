@@ -1,7 +1,15 @@
-"""Shapes Cal.com emits: API v2 booking objects, raw booking rows and webhook payloads."""
+"""Shapes Cal.com emits: API v2 booking objects, raw booking rows and webhook payloads.
+
+Booking outputs follow ``apps/api/v2/.../bookings/2024-08-13/services/output.service.ts``
+(``getOutputBooking``; ``getOutputSeatedBooking`` for event types with seats). Webhook
+payloads follow ``webhooks/lib/factory/versioned/v2021-10-20/BookingPayloadBuilder.ts``:
+the CalendarEvent spread, ``utcOffset`` on organizer and attendees, the event type's
+info, ``smsReminderNumber`` from the booking row.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,6 +18,9 @@ from calflow.sandbox.calcom.envelope import iso_ms, iso_s
 from calflow.sandbox.calcom.state import Attendee, Booking, CalcomState, EventType
 
 _VIDEO_BASE = "https://app.cal.com/video/"
+#: Default labels of Cal.com's system booking fields (``getBookingFieldsWithSystemFields``).
+_LABELS = {"smsReminderNumber": "number_text_notifications"}
+TimeFormat = Callable[[datetime], str]
 
 
 def display_location(booking: Booking) -> str:
@@ -19,9 +30,11 @@ def display_location(booking: Booking) -> str:
     return booking.location
 
 
-def booking_output(state: CalcomState, b: Booking) -> dict[str, Any]:
-    """``BookingOutput_2024_08_13`` in the declaration order of Cal.com's output service."""
+def booking_output(state: CalcomState, b: Booking, show_attendees: bool = True) -> dict[str, Any]:
+    """``BookingOutput_2024_08_13``, or ``GetSeatedBookingOutput_2024_08_13`` when seated."""
     et = state.event_types[b.event_type_id]
+    if et.seats_per_slot:
+        return seated_booking_output(state, b, show_attendees)
     location = display_location(b)
     out: dict[str, Any] = {
         "id": b.id,
@@ -60,6 +73,57 @@ def booking_output(state: CalcomState, b: Booking) -> dict[str, Any]:
     if b.rescheduling_reason is None:
         del out["reschedulingReason"]
     return out
+
+
+def seated_booking_output(state: CalcomState, b: Booking, show_attendees: bool) -> dict[str, Any]:
+    """``GetSeatedBookingOutput_2024_08_13`` (``getOutputSeatedBooking``).
+
+    No booking-level ``bookingFieldsResponses``, ``guests`` or ``metadata``: each attendee
+    carries its ``seatUid`` and its seat's responses (without ``email``). Attendees are
+    shown to the event type's owner, or to anyone when ``seatsShowAttendees`` is on.
+    """
+    et = state.event_types[b.event_type_id]
+    location = display_location(b)
+    out: dict[str, Any] = {
+        "id": b.id,
+        "uid": b.uid,
+        "title": b.title,
+        "description": b.description,
+        "hosts": [state.users[h].host_json() for h in b.host_ids],
+        "status": b.status,
+        "cancellationReason": b.cancellation_reason or "",
+        "rescheduledFromUid": b.rescheduled_from_uid,
+        "start": iso_ms(b.start),
+        "end": iso_ms(b.end),
+        "duration": b.duration,
+        "eventTypeId": et.id,
+        "eventType": {"id": et.id, "slug": et.slug},
+        "attendees": [seated_attendee_output(a) for a in b.attendees] if show_attendees else [],
+        "location": location,
+        "meetingUrl": location,
+        "absentHost": b.absent_host,
+        "createdAt": iso_ms(b.created_at),
+        "updatedAt": iso_ms(b.updated_at),
+        "icsUid": b.ics_uid,
+        "rescheduledToUid": b.rescheduled_to_uid,
+        "rescheduledByEmail": b.rescheduled_by_email,
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def seated_attendee_output(a: Attendee) -> dict[str, Any]:
+    """``SeatedAttendee``: the attendee with its ``seatUid`` and seat responses."""
+    responses = {k: v for k, v in a.seat_responses.items() if k != "email"}
+    return {
+        "name": a.name,
+        "email": a.email,
+        "timeZone": a.time_zone,
+        "language": a.language,
+        "absent": a.absent,
+        "seatUid": a.seat_uid,
+        "bookingFieldsResponses": responses,
+        "metadata": {},
+    }
 
 
 def attendee_output(a: Attendee) -> dict[str, Any]:
@@ -101,7 +165,7 @@ def booking_row(state: CalcomState, b: Booking) -> dict[str, Any]:
         "rescheduled": b.rescheduled_to_uid is not None,
         "fromReschedule": b.rescheduled_from_uid,
         "recurringEventId": None,
-        "smsReminderNumber": next((a.phone_number for a in b.attendees if a.phone_number), None),
+        "smsReminderNumber": b.sms_reminder_number,
         "metadata": dict(b.metadata),
         "isRecorded": False,
         "iCalUID": b.ics_uid,
@@ -139,9 +203,14 @@ def booking_row(state: CalcomState, b: Booking) -> dict[str, Any]:
     }
 
 
-def webhook_responses(b: Booking) -> dict[str, Any]:
-    """The ``responses`` object of booking webhooks (label + value per booking field)."""
-    first = b.attendees[0] if b.attendees else None
+def webhook_responses(b: Booking, booker: Attendee | None = None) -> dict[str, Any]:
+    """The ``responses`` object of booking webhooks (label + value per booking field).
+
+    ``booker`` (default: the first attendee) is whose answers they are; a seat holder's
+    answers are its seat's responses, as Cal.com keeps them per seat.
+    """
+    first = booker or (b.attendees[0] if b.attendees else None)
+    answers = first.seat_responses if first and first.seat_uid else b.booking_fields_responses
     responses: dict[str, Any] = {
         "name": {"label": "your_name", "value": first.name if first else ""},
         "email": {"label": "email_address", "value": first.email if first else ""},
@@ -157,9 +226,9 @@ def webhook_responses(b: Booking) -> dict[str, Any]:
         responses["attendeePhoneNumber"] = {"label": "phone_number", "value": first.phone_number}
     if b.rescheduling_reason:
         responses["rescheduleReason"]["value"] = b.rescheduling_reason
-    for key, value in b.booking_fields_responses.items():
+    for key, value in answers.items():
         if key not in responses and key not in ("displayEmail", "displayGuests"):
-            responses[key] = {"label": key, "value": value}
+            responses[key] = {"label": _LABELS.get(key, key), "value": value}
     return responses
 
 
@@ -168,41 +237,54 @@ def _utc_offset(zone: str, at: datetime) -> int:
     return int(offset.total_seconds() // 60) if offset else 0
 
 
-def _person(a: Attendee, at: datetime) -> dict[str, Any]:
+def _person(a: Attendee, at: datetime, *, names: bool) -> dict[str, Any]:
+    """A CalendarEvent attendee. The booking flow's invitee has ``firstName``/``lastName``;
+    ``handleCancelBooking`` rebuilds attendees from the rows without them."""
     first, _, last = a.name.partition(" ")
-    out: dict[str, Any] = {
-        "email": a.email,
-        "name": a.name,
-        "firstName": first,
-        "lastName": last,
-        "timeZone": a.time_zone,
-        "language": {"locale": a.language},
-        "utcOffset": _utc_offset(a.time_zone, at),
-    }
+    out: dict[str, Any] = {"email": a.email, "name": a.name}
+    if names:
+        out.update(firstName=first, lastName=last)
+    out.update(timeZone=a.time_zone, language={"locale": a.language})
     if a.phone_number:
         out["phoneNumber"] = a.phone_number
+    out["utcOffset"] = _utc_offset(a.time_zone, at)
     return out
 
 
-def event_payload(state: CalcomState, b: Booking, status: str) -> dict[str, Any]:
-    """The ``payload`` of booking triggers, built like Cal.com's CalendarEvent + extras."""
+def event_payload(
+    state: CalcomState,
+    b: Booking,
+    status: str,
+    *,
+    attendees: list[Attendee] | None = None,
+    booker: Attendee | None = None,
+    times: TimeFormat = iso_s,
+    cancelled: bool = False,
+) -> dict[str, Any]:
+    """The ``payload`` of booking triggers, built like Cal.com's CalendarEvent + extras.
+
+    ``attendees`` overrides who is listed (seats list other sets than the booking's);
+    ``booker`` is whose responses are sent and, on seated types, whose seat is
+    ``attendeeSeatId``; ``times`` formats start/end (``…Z`` from the booking flow,
+    ``….000Z`` from confirmation, ``+00:00`` from cancellation); ``cancelled`` builds
+    attendees as ``handleCancelBooking`` does.
+    """
     et: EventType = state.event_types[b.event_type_id]
     organizer = state.users[b.user_id]
-    guests = [
-        Attendee(name=g, email=g, time_zone=b.attendees[0].time_zone if b.attendees else "UTC")
-        for g in b.guests
-    ]
+    zone = b.attendees[0].time_zone if b.attendees else "UTC"
+    guests = [Attendee(name=g, email=g, time_zone=zone) for g in b.guests]
+    people = [*b.attendees, *guests] if attendees is None else attendees
     metadata = dict(b.metadata)
     if b.location == "integrations:daily":
         metadata.setdefault("videoCallUrl", display_location(b))
-    return {
+    payload: dict[str, Any] = {
         "type": et.slug,
         "title": b.title,
         "description": b.description,
         "additionalNotes": b.description,
         "customInputs": {},
-        "startTime": iso_s(b.start),
-        "endTime": iso_s(b.end),
+        "startTime": times(b.start),
+        "endTime": times(b.end),
         "organizer": {
             "id": organizer.id,
             "name": organizer.name,
@@ -213,15 +295,15 @@ def event_payload(state: CalcomState, b: Booking, status: str) -> dict[str, Any]
             "timeFormat": "h:mma",
             "utcOffset": _utc_offset(organizer.time_zone, b.start),
         },
-        "responses": webhook_responses(b),
+        "responses": webhook_responses(b, booker),
         "userFieldsResponses": {},
-        "attendees": [_person(a, b.start) for a in [*b.attendees, *guests]],
+        "attendees": [_person(a, b.start, names=not cancelled) for a in people],
         "location": b.location,
         "destinationCalendar": None,
         "hideCalendarNotes": False,
         "requiresConfirmation": et.requires_confirmation,
         "eventTypeId": et.id,
-        "seatsShowAttendees": bool(et.seats_per_slot),
+        "seatsShowAttendees": et.seats_show_attendees,
         "seatsPerTimeSlot": et.seats_per_slot,
         "schedulingType": "COLLECTIVE" if et.team_id else None,
         "iCalUID": b.ics_uid,
@@ -236,3 +318,8 @@ def event_payload(state: CalcomState, b: Booking, status: str) -> dict[str, Any]
         "metadata": metadata,
         "status": status,
     }
+    if booker is not None and booker.seat_uid:
+        payload["attendeeSeatId"] = booker.seat_uid
+    if b.sms_reminder_number:
+        payload["smsReminderNumber"] = b.sms_reminder_number
+    return payload

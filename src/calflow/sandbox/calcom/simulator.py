@@ -60,7 +60,11 @@ class CalcomSimulator:
         self.config = runtime.config
         self.state = CalcomState(self.config.random_seed)
         self.dispatcher = WebhookDispatcher(
-            lambda: self.state, runtime.now, self.config.webhook_timeout_s, webhook_transport
+            lambda: self.state,
+            runtime.now,
+            self.config.webhook_timeout_s,
+            webhook_transport,
+            meeting_shape=self.config.calcom_meeting_payload,
         )
         self.service = BookingService(lambda: self.state, runtime.now, self.dispatcher)
         self.limiter = RateLimiter(self.config.rate_limit_per_min, self.config.rate_limit_block_s)
@@ -84,6 +88,7 @@ class CalcomSimulator:
         self.seed()
         self.limiter.reset()
         self.guests_limiter.reset()
+        self.dispatcher.meeting_shape = self.config.calcom_meeting_payload
 
     def state_json(self) -> dict[str, Any]:
         """The whole state as JSON-ready data."""

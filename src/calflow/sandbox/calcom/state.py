@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+_UUID_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID_V4 = (0x4000 << 64) | (0x8000 << 48)
 _BASE58 = "".join(c for c in string.digits + string.ascii_letters if c not in "0OIl")
 
 
@@ -69,6 +71,7 @@ class EventType:
     hidden: bool = False
     requires_confirmation: bool = False
     seats_per_slot: int | None = None
+    seats_show_attendees: bool = False
     minimum_notice_min: int = 120
     booking_window_days: int = 60
     location: str = "integrations:daily"
@@ -85,6 +88,10 @@ class Attendee:
     absent: bool = False
     phone_number: str | None = None
     id: int = 0
+    #: A seat's ``referenceUid`` (BookingSeat) on seated event types, else ``None``.
+    seat_uid: str | None = None
+    #: The seat's own ``data.responses`` (seated bookings keep responses per seat).
+    seat_responses: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,6 +123,7 @@ class Booking:
     rescheduled_from_uid: str | None = None
     rescheduled_to_uid: str | None = None
     absent_host: bool = False
+    sms_reminder_number: str | None = None
     ics_uid: str = ""
     source: str = "api"
     guest_requests: int = 0
@@ -191,6 +199,19 @@ class CalcomState:
     def new_uid(self) -> str:
         """A 22-character base58 uid, like Cal.com's short UUIDs."""
         return "".join(self.rng.choice(_BASE58) for _ in range(22))
+
+    def new_seat_uid(self) -> str:
+        """A seat ``referenceUid``: a v4 UUID, as short-uuid's ``uuid()`` makes."""
+        h = f"{self.rng.getrandbits(128) & _UUID_MASK | _UUID_V4:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def seat(self, seat_uid: str) -> tuple[Booking, Attendee] | None:
+        """The booking and attendee holding ``seat_uid``, if any."""
+        for booking in self.bookings.values():
+            for attendee in booking.attendees:
+                if attendee.seat_uid == seat_uid:
+                    return booking, attendee
+        return None
 
     def next_booking_id(self) -> int:
         """Allocate a booking id."""

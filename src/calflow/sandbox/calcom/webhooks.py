@@ -1,7 +1,14 @@
 """Webhook delivery as Cal.com's ``sendPayload`` does it: one attempt, HMAC-SHA256 signature.
 
-Bodies are ``JSON.stringify``-compact. Deliveries run as background tasks so API
+Bodies are ``JSON.stringify``-compact; every delivery carries ``X-Cal-Signature-256`` and
+``X-Cal-Webhook-Version: 2021-10-20``. Deliveries run as background tasks so API
 responses never wait for subscribers; :meth:`WebhookDispatcher.flush` awaits them.
+
+MEETING_STARTED / MEETING_ENDED come in two shapes (:data:`MEETING_SHAPES`): ``nested``
+``{triggerEvent, createdAt, payload: <booking row>}`` as the current
+``factory/versioned/v2021-10-20/MeetingPayloadBuilder.ts`` builds it (the default), or the
+older ``flat`` ``{triggerEvent, ...booking row}`` of ``scheduleTrigger.ts``, where the
+top-level ``createdAt`` is the booking's own.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ TRIGGERS = (
     "FORM_SUBMITTED_NO_EVENT",
 )
 WEBHOOK_VERSION = "2021-10-20"
+MEETING_SHAPES = ("nested", "flat")
 _PLACEHOLDER = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
 
 
@@ -91,7 +99,9 @@ class WebhookDispatcher:
         now: Callable[[], datetime],
         timeout_s: float,
         transport: httpx.AsyncBaseTransport | None = None,
+        meeting_shape: str = "nested",
     ) -> None:
+        self.meeting_shape = meeting_shape
         self._state = state
         self._now = now
         self._timeout_s = timeout_s
@@ -118,12 +128,27 @@ class WebhookDispatcher:
                 body, content_type = dumps(envelope), "application/json"
             self._schedule(hook, trigger, body, content_type)
 
-    def emit_flat(self, user_id: int, trigger: str, row: dict[str, Any]) -> None:
-        """Deliver the flat ``{"triggerEvent", ...booking row}`` body of MEETING_* triggers."""
+    def emit_meeting(self, user_id: int, trigger: str, row: dict[str, Any]) -> None:
+        """Deliver MEETING_* with the booking row, in the configured :attr:`meeting_shape`."""
+        if self.meeting_shape == "flat":
+            body = {"triggerEvent": trigger, **row}
+        else:
+            body = {"triggerEvent": trigger, "createdAt": iso_ms(self._now()), "payload": row}
         for hook in self.subscribers(user_id, trigger):
-            self._schedule(
-                hook, trigger, dumps({"triggerEvent": trigger, **row}), "application/json"
-            )
+            self._schedule(hook, trigger, dumps(body), "application/json")
+
+    def emit_generic(
+        self, user_id: int, trigger: str, payload: dict[str, Any], root: dict[str, Any]
+    ) -> None:
+        """``sendGenericWebhookPayload``: ``root`` first, then triggerEvent, createdAt, payload."""
+        body = {
+            **root,
+            "triggerEvent": trigger,
+            "createdAt": iso_ms(self._now()),
+            "payload": payload,
+        }
+        for hook in self.subscribers(user_id, trigger):
+            self._schedule(hook, trigger, dumps(body), "application/json")
 
     def _schedule(self, hook: Webhook, trigger: str, body: str, content_type: str) -> None:
         task = asyncio.get_running_loop().create_task(

@@ -74,6 +74,16 @@ def _weighted(states: list[tuple[str, int]]) -> tuple[list[str], list[float]]:
     return [s for s, _ in states], cumulative
 
 
+def _weekdays_before(day: datetime, count: int) -> datetime:
+    """The day ``count`` weekdays before ``day`` (counted, so the past share does not
+    depend on which weekday today is)."""
+    while count > 0:
+        day -= timedelta(days=1)
+        if day.weekday() < 5:
+            count -= 1
+    return day
+
+
 def _grid(start_day: datetime, zone: ZoneInfo) -> Iterator[datetime]:
     """Every 30-minute working slot start (UTC) from ``start_day`` on, forever."""
     day = start_day.date()
@@ -176,8 +186,7 @@ def seed_events(state: SavvycalState, count: int, now: datetime) -> None:
     zone = ZoneInfo(OWNER_ZONE)
     # ~2 slots per event, 16 slots per weekday: start far enough back for ~70 % past.
     past_weekdays = math.ceil(0.7 * count * 2.0 / _SLOTS_PER_DAY)
-    start_day = now.astimezone(zone) - timedelta(days=math.ceil(past_weekdays * 7 / 5))
-    grid = _grid(start_day, zone)
+    grid = _grid(_weekdays_before(now.astimezone(zone), past_weekdays), zone)
     past_states, past_cum = _weighted(_PAST_STATES)
     future_states, future_cum = _weighted(_FUTURE_STATES)
     events: list[Event] = []

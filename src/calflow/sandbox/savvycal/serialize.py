@@ -36,7 +36,8 @@ def parse_iso(value: Any) -> datetime | None:
 
 
 def attendee_json(attendee: Attendee) -> dict[str, Any]:
-    """An Event Attendee object."""
+    """The documented Attendee (developers.savvycal.com ``Event`` schema): no
+    ``is_scheduler`` (the scheduler is the Event's own ``scheduler`` field)."""
     return {
         "id": attendee.id,
         "email": attendee.email,
@@ -46,7 +47,6 @@ def attendee_json(attendee: Attendee) -> dict[str, Any]:
         "phone_number": attendee.phone_number,
         "time_zone": attendee.time_zone,
         "is_organizer": attendee.is_organizer,
-        "is_scheduler": attendee.is_scheduler,
         "marketing_opt_in": False,
         "response_status": attendee.response_status,
         "fields": [dict(f) for f in attendee.fields],
@@ -59,7 +59,8 @@ def link_preview(link: Link) -> dict[str, str]:
 
 
 def event_json(state: SavvycalState, event: Event) -> dict[str, Any]:
-    """The Event resource."""
+    """The Event resource, with the documented-required ``description_settings`` and
+    ``location_settings`` (objects the schema gives no properties for: sent empty)."""
     materialize(state, event)
     link = state.links.get(event.link_id)
     organizer = next((a for a in event.attendees if a.is_organizer), None)
@@ -70,8 +71,10 @@ def event_json(state: SavvycalState, event: Event) -> dict[str, Any]:
         "state": event.state,
         "summary": event.summary,
         "description": event.description,
+        "description_settings": {},
         "additional_info": None,
         "location": event.location,
+        "location_settings": {},
         "created_at": iso(event.created_at),
         "start_at": iso(event.start),
         "end_at": iso(event.end),

@@ -1,10 +1,13 @@
 """Webhook delivery as SavvyCal does it: every type to every webhook, signed, retried.
 
 Body ``{"type", "id": "payload_…", "version": "2020-11-18", "occurred_at", "payload"}``
-(compact JSON); header ``x-savvycal-signature: sha256=<HEX>``, the uppercase hex
-HMAC-SHA256 of the raw body keyed by the webhook's secret. A non-2xx answer or a
-transport error is retried with exponential backoff (``attempts`` tries in all, waiting
-``backoff_s``, ``2 * backoff_s``, … between them; short by default for the sandbox).
+(compact JSON); ``payload`` is the Event, except for ``event.changed`` where it is
+``{"event": Event}`` (the ``EventChangedWebhook`` schema). Headers
+``x-savvycal-signature: sha256=<HEX>``, the uppercase hex HMAC-SHA256 of the raw body
+keyed by the webhook's secret, and ``x-savvycal-webhook-id`` (the webhook's id). A
+non-2xx answer or a transport error is retried with exponential backoff (``attempts``
+tries in all, waiting ``backoff_s``, ``2 * backoff_s``, … between them; short by default
+for the sandbox).
 Each attempt is recorded in ``state.deliveries``.
 """
 
@@ -29,6 +32,11 @@ USER_AGENT = "SavvyCal Webhooks (https://savvycal.com)"
 def sign(secret: str, body: bytes) -> str:
     """``sha256=<UPPERCASE HEX>`` of HMAC-SHA256(secret, body)."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().upper()
+
+
+def _payload(type_: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The ``payload`` of a delivery of ``type_``: the Event, nested for event.changed."""
+    return {"event": event} if type_ == "event.changed" else event
 
 
 class WebhookDispatcher:
@@ -63,7 +71,7 @@ class WebhookDispatcher:
             "id": state.new_id("payload"),
             "version": WEBHOOK_VERSION,
             "occurred_at": iso(self._now()),
-            "payload": event_json(state, event),
+            "payload": _payload(type_, event_json(state, event)),
         }
         body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
         for hook in hooks:
