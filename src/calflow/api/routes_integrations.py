@@ -10,6 +10,10 @@
   (``ok``, or the provider's code and message; 200 either way).
 Answers list the NAMES of the secret fields that are set, never a value, and, for a
 booking provider, ``webhook_url``: the receiver ``POST /hooks/{integration id}``.
+Settings are checked as they will be once saved (the app's ``fields_for_new`` /
+``fields_for_update``): a value outside a field's ``choices`` (``webhook_signature``:
+``provider`` | ``standard``) or a Standard Webhooks secret that does not decode is a 422
+naming the field.
 """
 
 from __future__ import annotations
