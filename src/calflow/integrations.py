@@ -57,6 +57,10 @@ class Integration:
         secret = self.secrets.get(key)
         return secret.get_secret_value() if secret is not None else None
 
+    def values(self) -> dict[str, Any]:
+        """Every field, secrets revealed: only for checking settings before a change."""
+        return {**self.config, **{k: v.get_secret_value() for k, v in self.secrets.items()}}
+
     def public_view(self) -> dict[str, Any]:
         """A JSON-ready dict without secret values (only their names): safe for ``--json``."""
         return {

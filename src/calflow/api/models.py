@@ -7,7 +7,7 @@ allow extra fields, so the schema stays true as those documents grow.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,6 +64,9 @@ class CredentialFieldOut(Output):
     default: str | None
     description: str
     placeholder: str
+    choices: list[str] = Field(
+        default_factory=list, description="The only values the field takes (empty: any text)."
+    )
 
 
 class PortOut(Output):
@@ -303,6 +306,11 @@ class ReplayStart(Input):
     limit: int | None = Field(None, ge=1, le=10_000_000)
     timeout_s: float = Field(10.0, gt=0, le=300)
     max_attempts: int = Field(5, ge=1, le=20)
+    signature: Literal["provider", "standard"] = Field(
+        "provider",
+        description="How deliveries to a URL are signed: 'provider' (the provider's own "
+        "scheme) or 'standard' (Standard Webhooks; the secret is then whsec_<base64>).",
+    )
 
 
 class ReplayOut(Output):

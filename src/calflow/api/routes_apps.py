@@ -35,6 +35,8 @@ def credential_schema(app: App) -> dict[str, Any]:
             prop["default"] = f.default
         if f.placeholder:
             prop["examples"] = [f.placeholder]
+        if f.choices:
+            prop["enum"] = list(f.choices)
         if f.secret:
             prop["writeOnly"] = True
         properties[f.key] = prop

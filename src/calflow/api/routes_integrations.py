@@ -10,6 +10,10 @@
   (``ok``, or the provider's code and message; 200 either way).
 Answers list the NAMES of the secret fields that are set, never a value, and, for a
 booking provider, ``webhook_url``: the receiver ``POST /hooks/{integration id}``.
+Settings are checked as they will be once saved (the app's ``fields_for_new`` /
+``fields_for_update``): a value outside a field's ``choices`` (``webhook_signature``:
+``provider`` | ``standard``) or a Standard Webhooks secret that does not decode is a 422
+naming the field.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ from calflow.api.models import (
     IntegrationUpdate,
 )
 from calflow.errors import CalflowError, FieldError, ValidationError
-from calflow.flowapp.app import App
 from calflow.flowapp.runner import failure_from_error
 from calflow.integrations import Integration
 from calflow.server.hooks import PROVIDERS
@@ -61,17 +64,17 @@ def integration_out(found: Integration, scope: Scope) -> IntegrationOut:
     )
 
 
-def _sorted_fields(
-    app: App, config: Mapping[str, Any], secrets: Mapping[str, str], values: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """(config, secrets) as the app declares them; 422 naming unknown or doubled fields."""
+def _given(
+    config: Mapping[str, Any], secrets: Mapping[str, str], values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Every field given, in one mapping; 422 naming a field given twice."""
     doubled = sorted((set(config) & set(secrets)) | (set(values) & (set(config) | set(secrets))))
     if doubled:
         raise ValidationError(
             "a field is given twice",
             [FieldError(k, "given more than once (config, secrets, values)") for k in doubled],
         )
-    return app.split_values({**values, **config, **secrets})
+    return {**values, **config, **secrets}
 
 
 @router.get("/integrations")
@@ -88,11 +91,7 @@ def list_integrations(
 def create_integration(scope: ScopeDep, body: IntegrationCreate) -> IntegrationOut:
     """A new integration (409 if the name is taken in this workspace)."""
     app = scope.state.registry.app(body.app)
-    config, secrets = _sorted_fields(app, body.config, body.secrets, body.values)
-    for f in app.credential_fields:
-        if f.default is not None and not f.secret and f.key not in config:
-            config[f.key] = f.default
-    app.check_credentials({**config, **secrets})
+    config, secrets = app.fields_for_new(_given(body.config, body.secrets, body.values))
     return integration_out(scope.integrations.add(app.key, body.name, config, secrets), scope)
 
 
@@ -107,17 +106,8 @@ def update_integration(scope: ScopeDep, ref: str, body: IntegrationUpdate) -> In
     """Merge fields into an integration; ``unset`` removes fields."""
     found = scope.integrations.get(ref)
     app = scope.state.registry.app(found.app_key)
-    config, secrets = _sorted_fields(app, body.config, body.secrets, body.values)
-    known = {f.key for f in app.credential_fields}
-    unknown = sorted(set(body.unset) - known)
-    if unknown:
-        raise ValidationError(
-            "unknown fields to unset", [FieldError(f"unset.{k}", "no such field") for k in unknown]
-        )
-    after = {**dict(found.config), **{k: "set" for k in found.secrets}, **config, **secrets}
-    for key in body.unset:
-        after.pop(key, None)
-    app.check_credentials(after)
+    given = _given(body.config, body.secrets, body.values)
+    config, secrets = app.fields_for_update(found.values(), given, body.unset)
     updated = scope.integrations.update(found.id, config, secrets, body.unset)
     scope.runner.forget(updated)
     return integration_out(updated, scope)

@@ -2,8 +2,9 @@
 
 - ``POST /api/v1/replays`` ``{"integration", "target": "calflow" | URL, "since",
   "until", "kinds", "concurrency", "rate", "dry_run", "allow_private", "limit",
-  "timeout_s", "max_attempts", "secret"}`` (the options of ``calflow replay``) starts a
-  job in the server process and answers 202 with it at once.
+  "timeout_s", "max_attempts", "secret", "signature"}`` (the options of ``calflow
+  replay``; ``signature``: ``provider``, the default, or ``standard`` for Standard
+  Webhooks) starts a job in the server process and answers 202 with it at once.
 - ``GET /api/v1/replays`` and ``GET /api/v1/replays/{id}``: status, totals (sent,
   skipped, failed), live progress while it runs here, timing.
 - ``POST /api/v1/replays/{id}/cancel``: the job stops at its next checkpoint and stays
@@ -61,6 +62,7 @@ def _options(body: ReplayStart) -> ReplayOptions:
         limit=body.limit,
         timeout_s=body.timeout_s,
         max_attempts=body.max_attempts,
+        signature=body.signature,
     )
 
 

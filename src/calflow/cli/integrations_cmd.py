@@ -1,4 +1,4 @@
-"""``calflow integrations``: add, list, show, remove (secrets never printed)."""
+"""``calflow integrations``: add, update, list, show, remove (secrets never printed)."""
 
 from __future__ import annotations
 
@@ -22,16 +22,34 @@ def add(
 ) -> None:
     """Add an integration: `calflow integrations add cal_com --name main --set api_key=…`."""
     found = default_registry().app(app)
-    config, secrets = found.split_values(parse_pairs(values))
-    for f in found.credential_fields:
-        if f.default is not None and f.key not in config and not f.secret:
-            config[f.key] = f.default
-    found.check_credentials({**config, **secrets})
+    config, secrets = found.fields_for_new(parse_pairs(values))
     integration = IntegrationStore.default().add(found.key, name, config, secrets)
     if as_json:
         print_json(integration.public_view())
     else:
         typer.echo(f"added integration {integration.name!r} ({integration.id}) for {found.key}")
+
+
+@integrations_app.command("update")
+def update(
+    name: str = typer.Argument(..., help="Name or id."),
+    values: list[str] = typer.Option(None, "--set", help="A field: key=value (repeatable)."),
+    unset: list[str] = typer.Option(None, "--unset", help="A field to remove (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Change fields of an integration in place (same id):
+    `calflow integrations update main --set webhook_signature=standard`."""
+    store = IntegrationStore.default()
+    current = store.get(name)
+    found = default_registry().app(current.app_key)
+    removed = list(unset or [])
+    config, secrets = found.fields_for_update(current.values(), parse_pairs(values), removed)
+    integration = store.update(current.id, config, secrets, removed)
+    if as_json:
+        print_json(integration.public_view())
+    else:
+        changed = ", ".join([*config, *secrets, *(f"-{k}" for k in removed)]) or "nothing"
+        typer.echo(f"updated integration {integration.name!r} ({integration.id}): {changed}")
 
 
 @integrations_app.command("list")

@@ -121,6 +121,12 @@ def replay(
         envvar="CALFLOW_REPLAY_SECRET",
         help="Signing secret (default: the integration's webhook secret).",
     ),
+    signature: str = typer.Option(
+        "provider",
+        "--signature",
+        help="provider: sign as the provider does; standard: Standard Webhooks "
+        "(webhook-id/-timestamp/-signature, --secret whsec_…).",
+    ),
     since: str = typer.Option(None, "--since", help="Only objects starting at/after this."),
     until: str = typer.Option(None, "--until", help="Only objects starting before this."),
     kinds: str = typer.Option(
@@ -167,6 +173,7 @@ def replay(
             limit=limit,
             timeout_s=timeout,
             max_attempts=attempts,
+            signature=signature,
         )
         if provider:
             _check_provider(provider, engine, integration)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from calflow.errors import FieldError, NotFoundError, ValidationError
 from calflow.flowapp.action import Action, DataFetcher
 from calflow.flowapp.model import AuthMode, CredentialField
+
+SettingsCheck = Callable[[Mapping[str, Any]], list[FieldError]]
+"""A check across an integration's fields: the problems of its values (never echoing a
+secret)."""
 
 
 def _norm(key: str) -> str:
@@ -32,6 +36,8 @@ class App:
     of one integration share a queue that keeps to it, across every worker."""
     concurrency: int | None = None
     """At most this many calls of one integration in flight per worker (None: no limit)."""
+    checks: tuple[SettingsCheck, ...] = ()
+    """Checks across fields, run whenever an integration is saved (after ``choices``)."""
     _action_index: dict[str, type[Action]] = field(init=False, repr=False)
     _fetcher_index: dict[str, type[DataFetcher]] = field(init=False, repr=False)
 
@@ -72,6 +78,55 @@ class App:
         config = {k: v for k, v in values.items() if not known[k].secret}
         # a secret left empty (None) is not set; str(None) would store the text "None"
         secrets = {k: str(v) for k, v in values.items() if known[k].secret and v is not None}
+        return config, secrets
+
+    def check_settings(self, values: Mapping[str, Any]) -> None:
+        """``ValidationError`` for a value outside its field's ``choices`` or a problem one
+        of the app's ``checks`` finds."""
+        errors: list[FieldError] = []
+        for f in self.credential_fields:
+            value = values.get(f.key)
+            if f.choices and value not in (None, "") and value not in f.choices:
+                got = "" if f.secret else f" (got {str(value)[:60]!r})"
+                errors.append(
+                    FieldError(f.key, f"must be one of: {', '.join(f.choices)}{got}", "enum")
+                )
+        if not errors:
+            for check in self.checks:
+                errors += check(values)
+        if errors:
+            fields = ", ".join(sorted({e.path for e in errors}))
+            raise ValidationError(f"invalid settings for {self.key!r}: {fields}", errors)
+
+    def fields_for_new(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """(config, secrets) of a new integration: split, defaults filled in, checked."""
+        config, secrets = self.split_values(values)
+        for f in self.credential_fields:
+            if f.default is not None and not f.secret and f.key not in config:
+                config[f.key] = f.default
+        self.check_settings({**config, **secrets})
+        self.check_credentials({**config, **secrets})
+        return config, secrets
+
+    def fields_for_update(
+        self, current: Mapping[str, Any], values: Mapping[str, Any], unset: Iterable[str] = ()
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """(config, secrets) to merge into an integration whose fields are ``current``,
+        checked as they will be once merged and ``unset`` removed."""
+        config, secrets = self.split_values(values)
+        removed = list(unset)
+        known = {f.key for f in self.credential_fields}
+        unknown = sorted(set(removed) - known)
+        if unknown:
+            raise ValidationError(
+                "unknown fields to unset",
+                [FieldError(f"unset.{k}", "no such field") for k in unknown],
+            )
+        after = {**current, **config, **secrets}
+        for key in removed:
+            after.pop(key, None)
+        self.check_settings(after)
+        self.check_credentials(after)
         return config, secrets
 
     def check_credentials(self, values: Mapping[str, Any]) -> None:

@@ -17,6 +17,8 @@ class CredentialField:
     default: str | None = None
     description: str = ""
     placeholder: str = ""
+    choices: tuple[str, ...] = ()
+    """The only values the field takes (empty: any text)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -27,6 +29,7 @@ class CredentialField:
             "default": self.default,
             "description": self.description,
             "placeholder": self.placeholder,
+            "choices": list(self.choices),
         }
 
 

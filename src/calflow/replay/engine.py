@@ -37,8 +37,12 @@ from calflow.replay.targets import (
     IntakeTarget,
     Target,
     WebhookTarget,
+    check_standard_secret,
     load_intake,
+    signature_problems,
+    standard_signer,
 )
+from calflow.server.signatures import PROVIDER, STANDARD
 from calflow.settings import Settings, get_settings
 
 SOURCE_POLICY = RetryPolicy(
@@ -104,6 +108,8 @@ class ReplayEngine:
         secret = options.secret or _stored_secret(integration)
         if options.to:
             await check_url(options.to, allow_private=options.allow_private, field="to")
+        if options.to and options.signature == STANDARD:
+            check_standard_secret(secret)
         if options.to and integration.app_key == "savvycal" and not secret:
             raise ConfigError(
                 "SavvyCal signs every delivery: give --secret (the receiver's webhook "
@@ -167,13 +173,13 @@ class ReplayEngine:
         try:
             adapter = adapter_for(integration, runner)
             kinds = adapter.resolve_kinds(options.kinds)
-            target = self._target(options, adapter, integration)
+            target = self._target(options, adapter, integration, secret)
             run = RunState(
                 job=job,
                 adapter=adapter,
                 target=target,
                 options=options,
-                secret=secret,
+                secret=None if options.to and options.signature == STANDARD else secret,
                 jobs=None if options.dry_run else self.jobs,
                 resume=resume,
                 progress=progress,
@@ -199,7 +205,11 @@ class ReplayEngine:
         return self._summary(run, job, integration, status, error, duration)
 
     def _target(
-        self, options: ReplayOptions, adapter: ProviderAdapter, integration: Integration
+        self,
+        options: ReplayOptions,
+        adapter: ProviderAdapter,
+        integration: Integration,
+        secret: str | None,
     ) -> Target | None:
         if options.dry_run:
             return None
@@ -215,6 +225,7 @@ class ReplayEngine:
             max_attempts=options.max_attempts,
             backoff_base_s=self._backoff_base_s,
             transport=self._transport,
+            sign=standard_signer(secret) if options.signature == STANDARD else None,
         )
 
     def _summary(
@@ -280,6 +291,7 @@ def _check_options(options: ReplayOptions) -> None:
         errors.append(FieldError("timeout", "must be positive"))
     if options.since and options.until and options.since >= options.until:
         errors.append(FieldError("until", "must be after --since"))
+    errors += signature_problems(options.signature, options.into)
     if errors:
         raise ValidationError("invalid replay options", errors)
 
@@ -305,6 +317,7 @@ def _options_of(job: Job, allow_private: bool | None) -> ReplayOptions:
         limit=None,
         timeout_s=float(o.get("timeout_s") or 10.0),
         max_attempts=int(o.get("max_attempts") or 5),
+        signature=str(o.get("signature") or PROVIDER),
     )
 
 

@@ -42,6 +42,8 @@ class ReplayOptions:
     limit: int | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_attempts: int = DEFAULT_ATTEMPTS
+    signature: str = "provider"
+    """How ``to`` deliveries are signed: ``provider`` (its own scheme) or ``standard``."""
 
     def public(self) -> dict[str, Any]:
         """The options as stored with the job (never the secret)."""
@@ -50,6 +52,7 @@ class ReplayOptions:
             "to": self.to,
             "into": self.into,
             "signed": bool(self.secret),
+            "signature": self.signature,
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
             "kinds": list(self.kinds),

@@ -1,5 +1,11 @@
 """Where replayed items go: a webhook URL, calflow's own event bus, or nowhere (dry run).
 
+Deliveries to a URL are signed in the provider's own scheme (by the adapter), or with
+``signature="standard"`` as Standard Webhooks: the target drops the provider's signature
+header and adds ``webhook-id`` (the item's deterministic id, so a receiver drops a second
+replay), ``webhook-timestamp`` and ``webhook-signature``, made afresh for every attempt so
+a retry after a long ``Retry-After`` is still within the receiver's tolerance.
+
 A target answers each item with an :class:`~calflow.replay.model.Outcome`. The webhook
 target retries 429 (honouring ``Retry-After`` and ``X-RateLimit-Reset*``), 408, 5xx,
 timeouts and connection errors with backoff, up to ``max_attempts``; any other 4xx
@@ -20,12 +26,20 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import httpx
 
-from calflow.errors import ConfigError
+from calflow.errors import ConfigError, FieldError, ValidationError
 from calflow.flowapp.http import retry_after_seconds
 from calflow.replay.adapter import ProviderAdapter
 from calflow.replay.fastpost import FastPoster, PostResponse
 from calflow.replay.model import FAILED, SENT, SKIPPED, Outcome, ReplayItem
 from calflow.replay.pacing import Pacer
+from calflow.server.signatures import (
+    PROVIDER_HEADERS,
+    SCHEMES,
+    STANDARD,
+    StandardSecretError,
+    standard_headers,
+    standard_webhook,
+)
 
 if TYPE_CHECKING:
     from calflow.integrations import IntegrationStore
@@ -64,6 +78,47 @@ def load_intake(store: IntegrationStore) -> Intake:
         ) from None
     factory: Callable[[IntegrationStore], Intake] = getattr(module, attr)
     return factory(store)
+
+
+HeaderSigner = Callable[[ReplayItem, dict[str, str]], dict[str, str]]
+"""The headers to send an item with, signed, given the adapter's headers."""
+
+
+def signature_problems(signature: str, into: str | None) -> list[FieldError]:
+    """What is wrong with a replay's ``signature`` choice (empty when nothing)."""
+    if signature not in SCHEMES:
+        return [FieldError("signature", f"must be one of: {', '.join(SCHEMES)}", "enum")]
+    if signature == STANDARD and into:
+        return [FieldError("signature", "signs deliveries to a URL (--to), not --into", "scope")]
+    return []
+
+
+def check_standard_secret(secret: str | None) -> str:
+    """``secret`` if it can sign Standard Webhooks; ``ValidationError`` on ``secret``."""
+    if not secret:
+        raise ValidationError(
+            "Standard Webhooks signing needs a secret",
+            [FieldError("secret", "give the receiver's whsec_<base64> secret", "required")],
+        )
+    try:
+        standard_webhook(secret)
+    except StandardSecretError as exc:
+        raise ValidationError(
+            "invalid signing secret", [FieldError("secret", exc.message, "format")]
+        ) from None
+    return secret
+
+
+def standard_signer(secret: str | None) -> HeaderSigner:
+    """Signs each delivery as Standard Webhooks (instead of the provider's scheme)."""
+    key = check_standard_secret(secret)
+
+    def sign(item: ReplayItem, headers: dict[str, str]) -> dict[str, str]:
+        out = {k: v for k, v in headers.items() if k.lower() not in PROVIDER_HEADERS}
+        out.update(standard_headers(key, item.id, item.body))
+        return out
+
+    return sign
 
 
 class Target(Protocol):
@@ -116,8 +171,10 @@ class WebhookTarget:
         backoff_base_s: float = 0.25,
         backoff_max_s: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        sign: HeaderSigner | None = None,
     ) -> None:
         self.url = url
+        self._sign = sign
         self.name = url
         self._pacer = pacer
         self._max_attempts = max(1, max_attempts)
@@ -151,7 +208,8 @@ class WebhookTarget:
             await self._pacer.acquire()
             wait: float | None = None
             try:
-                response = await self._post(item.body, headers)
+                signed = self._sign(item, headers) if self._sign is not None else headers
+                response = await self._post(item.body, signed)
             except httpx.TimeoutException as exc:
                 reason = f"target timed out: {type(exc).__name__}"
             except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:

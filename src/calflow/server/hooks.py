@@ -33,7 +33,7 @@ from calflow.events.normalize import normalize
 from calflow.integrations import Integration, IntegrationStore
 from calflow.server.audit import AuditLine
 from calflow.server.commit import GroupCommit
-from calflow.server.signatures import verify
+from calflow.server.signatures import BAD_SIGNATURE, StandardSecretError, refusal
 
 log = logging.getLogger("calflow.hooks")
 PROVIDERS = ("cal_com", "savvycal")
@@ -149,11 +149,14 @@ class Receiver:
                 "`calflow webhooks register` so deliveries can be verified",
             )
         headers = {k.lower(): v for k, v in request.headers.items()}
-        if not self._verified(found, body, headers):
+        refused = self._refusal(found, body, headers)
+        if refused is not None:
             fresher = await self._recheck(integration_id)
-            if fresher is None or not self._verified(fresher, body, headers):
-                self._refused(found.id, "BAD_SIGNATURE", request, body)
-                return error(401, "BAD_SIGNATURE", "the signature does not match the body")
+            if fresher is not None:
+                refused = self._refusal(fresher, body, headers)
+            if refused is not None:
+                self._refused(found.id, refused[0], request, body)
+                return error(401, *refused)
         try:
             parsed: Any = json.loads(body)
         except ValueError:
@@ -193,10 +196,22 @@ class Receiver:
         return await asyncio.to_thread(self.integration, integration_id, True)
 
     @staticmethod
-    def _verified(found: Integration, body: bytes, headers: dict[str, str]) -> bool:
+    def _refusal(
+        found: Integration, body: bytes, headers: dict[str, str]
+    ) -> tuple[str, str] | None:
+        """``(code, reason)`` when the delivery's signature does not verify, else None."""
         secret = found.value("webhook_secret")
+        if not secret:
+            return "BAD_SIGNATURE", BAD_SIGNATURE
         scheme = found.value("webhook_signature")
-        return bool(secret) and verify(found.app_key, scheme, str(secret), body, headers)
+        try:
+            reason = refusal(found.app_key, scheme, str(secret), body, headers)
+        except StandardSecretError as exc:  # the stored secret is unusable: ours to fix
+            return "BAD_SECRET", (
+                f"integration {found.name!r} cannot verify deliveries: {exc.message}; fix it "
+                "with `calflow integrations update`"
+            )
+        return None if reason is None else ("BAD_SIGNATURE", reason)
 
     def _refused(self, integration_id: str, code: str, request: Request, body: bytes) -> None:
         remote = request.client.host if request.client else "?"

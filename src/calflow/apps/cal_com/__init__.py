@@ -15,6 +15,7 @@ from calflow.apps.cal_com.actions.webhooks import RegisterWebhook, UnregisterWeb
 from calflow.apps.cal_com.client import DEFAULT_BASE_URL
 from calflow.apps.cal_com.fetchers import Bookings, EventTypes, Slots, UserEventTypes, Webhooks
 from calflow.flowapp import App, AuthMode, CredentialField
+from calflow.server.signatures import WEBHOOK_SIGNATURE_FIELD, check_webhook_settings
 
 APP = App(
     key="cal_com",
@@ -41,7 +42,9 @@ APP = App(
             secret=True,
             description="Set by RegisterWebhook; verifies deliveries.",
         ),
+        WEBHOOK_SIGNATURE_FIELD,
     ),
+    checks=(check_webhook_settings,),
     auth_modes=(
         AuthMode("api_key", "API key", ("api_key",)),
         AuthMode("oauth", "OAuth access token", ("access_token",)),

@@ -9,6 +9,7 @@ from calflow.apps.savvycal.actions.webhooks import RegisterWebhook, UnregisterWe
 from calflow.apps.savvycal.client import DEFAULT_BASE_URL, DEFAULT_TOKEN_URL
 from calflow.apps.savvycal.fetchers import Links, LinkSlots
 from calflow.flowapp import App, AuthMode, CredentialField
+from calflow.server.signatures import WEBHOOK_SIGNATURE_FIELD, check_webhook_settings
 
 APP = App(
     key="savvycal",
@@ -47,7 +48,9 @@ APP = App(
             secret=True,
             description="Set by RegisterWebhook; verifies deliveries.",
         ),
+        WEBHOOK_SIGNATURE_FIELD,
     ),
+    checks=(check_webhook_settings,),
     auth_modes=(
         AuthMode("token", "Personal token", ("token",)),
         AuthMode("oauth", "OAuth access token", ("access_token",)),
