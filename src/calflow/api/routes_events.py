@@ -4,7 +4,10 @@
   &cursor=`` → ``{"items": [...], "next_cursor": str | null}``, newest first; ``since``
   and ``until`` take an ISO date or time or an age (``7d``, ``12h``); ``integration``
   an id or a name. ``GET /api/v1/events/{id}``: one event with its raw payload and
-  every delivery that mapped to it.
+  every delivery that mapped to it. Documents are answered through
+  ``calflow.server.bodies.readable``: an event stored before the receiver checked bodies
+  (a lone surrogate, ``NaN``, nesting the serializer refuses) shows with those values
+  replaced, instead of failing the whole page.
 - ``GET /api/v1/runs?workflow=&status=&booking_uid=&dead=&limit=&cursor=`` (same page
   shape) and ``GET /api/v1/runs/{id}``: the document of ``calflow runs show --json``,
   with every step attempt and the steps still ahead. ``POST /api/v1/runs/{id}/retry``
@@ -32,6 +35,7 @@ from calflow.api.models import (
 )
 from calflow.errors import ConfigError, NotFoundError
 from calflow.replay.timespec import parse_when
+from calflow.server.bodies import readable
 from calflow.workflows.upcoming import upcoming
 
 router = APIRouter(route_class=ApiRoute, responses=ERROR_RESPONSES)
@@ -76,13 +80,13 @@ def list_events(
         limit=limit + 1,
     )
     items, next_cursor = pagination.page(rows, limit, "received_at")
-    return EventPage(items=[EventOut(**r) for r in items], next_cursor=next_cursor)
+    return EventPage(items=[EventOut(**readable(r)) for r in items], next_cursor=next_cursor)
 
 
 @router.get("/events/{event_id}", tags=["events"])
 def get_event(scope: ScopeDep, event_id: str) -> EventDetail:
     """One event with its raw payload and delivery history."""
-    return EventDetail(**scope.inbox.get(event_id))
+    return EventDetail(**readable(scope.inbox.get(event_id)))
 
 
 @router.get("/runs", tags=["runs"])

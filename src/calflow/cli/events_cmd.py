@@ -103,14 +103,14 @@ def list_events(
 ) -> None:
     """Events, newest first."""
     from calflow.replay.timespec import parse_when
+    from calflow.server.bodies import readable
 
-    rows = _inbox().list(
-        kind=kind,
-        provider=provider,
-        since=parse_when(since, "since"),
-        booking_uid=booking,
-        limit=limit,
-    )
+    rows = readable(
+        _inbox().list(
+            kind=kind, provider=provider, since=parse_when(since, "since"), booking_uid=booking,
+            limit=limit,
+        )
+    )  # fmt: skip
     if as_json:
         print_json(rows)
         return
@@ -131,7 +131,9 @@ def show_event(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """One event with every delivery that mapped to it (and its source)."""
-    data = _inbox().get(event_id)
+    from calflow.server.bodies import readable
+
+    data = readable(_inbox().get(event_id))  # printable even if stored before bodies were checked
     if as_json:
         print_json(data)
     else:

@@ -159,15 +159,14 @@ class Writer:
             self.conn.execute(BOOKING_LOCK, {"name": name})
 
 
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
-"""SQLAlchemy's storage format for SQLite DATETIME (UTC, no offset)."""
-
-
 def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime: pass a timezone-aware value (UTC)")
-        return value.astimezone(UTC).strftime(_SQLITE_TIME)
+        # SQLAlchemy's storage format for SQLite DATETIME (UTC, no offset), with the year
+        # always four digits: strftime("%Y") wrote year 999 as "999", which no reader
+        # could parse back, so one such event made every list of its workspace fail
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     if isinstance(value, dict | list):
         return json.dumps(value)
     return value

@@ -10,7 +10,7 @@ from calflow.api import mount_api
 from calflow.console import mount_console
 from calflow.integrations import IntegrationStore
 from calflow.mcp.http import mount_mcp
-from calflow.server.hooks import Receiver, hooks_route
+from calflow.server.hooks import Receiver, hooks_route, misaddressed_route
 from calflow.settings import Settings, get_settings
 
 log = logging.getLogger("calflow.server")
@@ -24,6 +24,7 @@ def create_app(store: IntegrationStore | None = None, settings: Settings | None 
     receiver = Receiver(store, settings.webhook_max_bytes)
     app.state.receiver = receiver
     app.router.routes.append(hooks_route(receiver))
+    app.router.routes.append(misaddressed_route())
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

@@ -5,18 +5,31 @@ what it shares is the transaction (and, on SQLite, the single write lock and the
 sync). One writer thread does all the writing, so concurrent requests queue here
 instead of sleeping in SQLite's busy handler. If a batch fails, its deliveries are
 retried one by one, so one bad delivery cannot fail the others.
+
+Just before a batch is written, the integrations its deliveries came through are looked
+up (one indexed read per batch): the receiver caches integrations for a moment, and a
+delivery through one deleted meanwhile fails with :class:`IntegrationGone` instead of
+being stored under an integration that no longer exists.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
+from sqlalchemy import select
+
+from calflow.db.models import IntegrationRow
 from calflow.events.inbox import Inbox, Published
 from calflow.events.model import BookingEvent
 
 log = logging.getLogger("calflow.server.commit")
 _Item = tuple[BookingEvent, str | None, "asyncio.Future[Published]"]
+
+
+class IntegrationGone(Exception):
+    """The delivery's integration was deleted after the receiver looked it up."""
 
 
 class GroupCommit:
@@ -45,9 +58,7 @@ class GroupCommit:
 
     async def _write(self, batch: list[_Item]) -> None:
         try:
-            results = await asyncio.to_thread(
-                self.inbox.publish_many, [(event, ref) for event, ref, _ in batch]
-            )
+            results = await asyncio.to_thread(self._store, [(e, ref) for e, ref, _ in batch])
         except Exception as exc:  # retry alone, so one bad delivery fails alone
             if len(batch) > 1:
                 log.warning("a batch of %d failed (%s); storing one by one", len(batch), exc)
@@ -59,5 +70,27 @@ class GroupCommit:
                 future.set_exception(exc)
             return
         for (_, _, future), result in zip(batch, results, strict=True):
-            if not future.done():
+            if future.done():
+                continue
+            if isinstance(result, IntegrationGone):
+                future.set_exception(result)
+            else:
                 future.set_result(result)
+
+    def _store(
+        self, items: Sequence[tuple[BookingEvent, str | None]]
+    ) -> list[Published | IntegrationGone]:
+        """Publish the items whose integration still exists; the others are gone."""
+        wanted = {e.integration_id for e, _ in items if e.integration_id}
+        live = self._existing(wanted) if wanted else set()
+        keep = [(e, ref) for e, ref in items if not e.integration_id or e.integration_id in live]
+        stored = iter(self.inbox.publish_many(keep) if keep else [])
+        return [
+            next(stored) if not e.integration_id or e.integration_id in live else IntegrationGone()
+            for e, _ in items
+        ]
+
+    def _existing(self, ids: set[str]) -> set[str]:
+        with self.inbox.engine.connect() as conn:
+            query = select(IntegrationRow.id).where(IntegrationRow.id.in_(sorted(ids)))
+            return {str(found) for found in conn.execute(query).scalars()}

@@ -11,13 +11,32 @@ Order of work, so that nothing bad is stored and nothing good is lost:
    provider; an unknown trigger is kept as ``other``);
 5. the event is stored durably through the inbox, and only then answered 200.
 No provider call and no workflow work happens on this path.
+
+What a signed body may hold is checked before it is normalized, so that nothing stored
+can later break a list, a show, a delivery or a run (``calflow.server.bodies``):
+- at most ``CALFLOW_WEBHOOK_MAX_BYTES`` (1 MiB by default; 413), UTF-8 JSON (400);
+- ``NaN`` / ``Infinity`` literals are not JSON (400); a float overflowing to infinity
+  (``1e400``) and an integer of more than 64 digits are refused (422);
+- at most 32 levels of arrays/objects (422 ``TOO_DEEP``);
+- strings and keys of at most 65,536 characters, without NUL (``\\u0000``) and without
+  lone surrogates (``\\ud800``) (422 ``UNSUPPORTED_VALUE``);
+each refusal names the problem and its place (``details[0].field``, a dotted path such as
+``payload.attendees[0].name``); nothing is stripped, so what is stored is what was signed.
+A date outside the years 1000-9999 (``startTime``, ``createdAt``, ``occurred_at``…) is
+read as absent by the normalizers (``occurred_at`` then falls back to receipt).
+
+Bad addresses: a hook URL carries only an integration id (``/hooks/<provider>/<id>`` is
+404 saying so); an id that is unknown, deleted (even a moment ago: the write checks the
+integration still exists) or of an app that takes no webhooks is 404; a body of the other
+provider (a SavvyCal delivery posted to a Cal.com integration's URL, or the reverse) is
+422 ``WRONG_PROVIDER``. None of these stores anything.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -32,18 +51,26 @@ from calflow.events.inbox import Inbox
 from calflow.events.normalize import normalize
 from calflow.integrations import Integration, IntegrationStore
 from calflow.server.audit import AuditLine
-from calflow.server.commit import GroupCommit
+from calflow.server.bodies import BodyError, parse_body
+from calflow.server.commit import GroupCommit, IntegrationGone
 from calflow.server.signatures import BAD_SIGNATURE, StandardSecretError, refusal
 
 log = logging.getLogger("calflow.hooks")
 PROVIDERS = ("cal_com", "savvycal")
 CACHE_TTL_S = 2.0
 RECHECK_S = 0.5
+PARSE_INLINE_BYTES = 64 * 1024
+"""Bodies up to this size are parsed on the event loop; larger ones in a thread."""
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
+"""What an integration id can look like (``int_`` + hex; the column holds 40)."""
 
 
-def error(status: int, code: str, message: str) -> JSONResponse:
-    """calflow's one error shape."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    """calflow's one error shape (``details`` names the place in the body, when known)."""
+    problem: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        problem["details"] = [{"field": field, "message": message}]
+    return JSONResponse({"error": problem}, status_code=status)
 
 
 class _TooLarge(Exception):
@@ -127,11 +154,20 @@ class Receiver:
             body = await read_limited(request, self.max_bytes)
         except _TooLarge:
             return error(413, "TOO_LARGE", f"webhook bodies are limited to {self.max_bytes} bytes")
+        if not _ID.fullmatch(integration_id):  # no database read for what no id looks like
+            return _no_endpoint(integration_id)
         found = self._cached(integration_id)
         if found is None:
             found = await asyncio.to_thread(self.integration, integration_id)
-        if found is None or found.app_key not in PROVIDERS:
-            return error(404, "NOT_FOUND", f"no webhook endpoint for {integration_id!r}")
+        if found is None:
+            return _no_endpoint(integration_id)
+        if found.app_key not in PROVIDERS:
+            return error(
+                404,
+                "NOT_FOUND",
+                f"integration {integration_id} is a {found.app_key} integration, which receives "
+                f"no booking webhooks (only {', '.join(PROVIDERS)} integrations do)",
+            )
         if not _json_media_type(request.headers.get("content-type")):
             return error(
                 415,
@@ -158,9 +194,20 @@ class Receiver:
                 self._refused(found.id, refused[0], request, body)
                 return error(401, *refused)
         try:
-            parsed: Any = json.loads(body)
-        except ValueError:
-            return error(400, "BAD_JSON", "the body is not JSON")
+            if len(body) <= PARSE_INLINE_BYTES:
+                parsed: Any = parse_body(body)
+            else:  # a large body costs milliseconds: not on the loop that serves the others
+                parsed = await asyncio.to_thread(parse_body, body)
+        except BodyError as exc:
+            return error(exc.status, exc.code, exc.message, exc.path)
+        other = _other_provider(found.app_key, parsed)
+        if other is not None:
+            return error(
+                422,
+                "WRONG_PROVIDER",
+                f"this is a {other} delivery, posted to the hook URL of a {found.app_key} "
+                f"integration; give {other} the hook URL of a {other} integration",
+            )
         try:
             event = normalize(found.app_key, parsed, source="webhook", integration_id=found.id)
         except ValidationError as exc:
@@ -168,6 +215,9 @@ class Receiver:
         reference = headers.get("webhook-id") or _envelope_id(parsed)
         try:
             published = await self._commit_for(found.workspace_id).publish(event, reference)
+        except IntegrationGone:
+            self._cache.pop(found.id, None)
+            return error(404, "NOT_FOUND", f"integration {found.id} was deleted")
         except Exception as exc:  # the sender retries a 503; a 500 would look like our bug
             log.error("could not store a delivery for %s: %s", found.id, exc)
             return error(503, "UNAVAILABLE", "the event could not be stored; retry later")
@@ -227,6 +277,32 @@ def _json_media_type(value: str | None) -> bool:
     return kind in ("application", "text") and (subtype == "json" or subtype.endswith("+json"))
 
 
+def _no_endpoint(integration_id: str) -> JSONResponse:
+    shown = integration_id if len(integration_id) <= 64 else integration_id[:64] + "…"
+    return error(
+        404,
+        "NOT_FOUND",
+        f"no webhook endpoint for {shown!r}: no such integration (unknown or deleted)",
+    )
+
+
+def _other_provider(provider: str, body: Any) -> str | None:
+    """The other provider whose delivery ``body`` plainly is, if it is not ``provider``'s.
+
+    Cal.com deliveries carry ``triggerEvent``, which SavvyCal's never do; SavvyCal's carry
+    a dotted ``type`` (``event.created``) and a ``payload`` object, and no ``triggerEvent``.
+    """
+    if not isinstance(body, dict):
+        return None
+    if provider == "savvycal" and "triggerEvent" in body:
+        return "cal_com"
+    kind = body.get("type")
+    looks_savvycal = isinstance(kind, str) and "." in kind and isinstance(body.get("payload"), dict)
+    if provider == "cal_com" and "triggerEvent" not in body and looks_savvycal:
+        return "savvycal"
+    return None
+
+
 def _envelope_id(body: Any) -> str | None:
     value = body.get("id") if isinstance(body, dict) else None
     return str(value) if isinstance(value, str) else None
@@ -240,3 +316,20 @@ def hooks_route(receiver: Receiver) -> Route:
         return await receiver.receive(request.path_params["integration_id"], request)
 
     return Route("/hooks/{integration_id}", hook, methods=["POST"], name="webhook")
+
+
+def misaddressed_route() -> Route:
+    """``POST /hooks/{provider}/{rest}``: a 404 that says what a hook URL looks like (a
+    provider type, known or not, is no part of it)."""
+
+    async def hook(request: Request) -> Response:
+        provider = str(request.path_params["provider"])[:64]
+        what = "" if provider in PROVIDERS else f"; {provider!r} is no provider calflow knows"
+        return error(
+            404,
+            "NOT_FOUND",
+            f"hook URLs are /hooks/<integration id>, without a provider type{what} "
+            f"(known: {', '.join(PROVIDERS)})",
+        )
+
+    return Route("/hooks/{provider}/{rest:path}", hook, methods=["POST"], name="misaddressed")

@@ -64,17 +64,20 @@ def utc(value: datetime) -> datetime:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 instant as an aware UTC datetime (naive means UTC); ``None`` if unusable."""
+    """An ISO 8601 instant as an aware UTC datetime (naive means UTC); ``None`` if unusable:
+    not an instant, or (in UTC) outside the years 1000-9999, where a date is a mistake or
+    an attack (and readers of four-digit years, or date arithmetic, would fail on it)."""
     raw = text(value)
-    if raw is None:
+    if raw is None or len(raw) > 64:
         return None
     raw = raw.strip()
     if raw[-1] in "Zz":
         raw = raw[:-1] + "+00:00"
     try:
-        return utc(datetime.fromisoformat(raw))
+        parsed = utc(datetime.fromisoformat(raw))
     except (ValueError, OverflowError):
         return None
+    return parsed if 1000 <= parsed.year <= 9999 else None
 
 
 def e164(value: Any, region: Any = None) -> str | None:
