@@ -639,3 +639,54 @@ def test_a_delivery_right_after_registering_is_accepted(bus: Bus) -> None:
                     headers={"Authorization": f"Bearer {API_KEY}"},
                     timeout=30,
                 ).raise_for_status()
+
+
+# --- d. seats -------------------------------------------------------------------------
+
+
+def open_seated_start(sb: SandboxProcess) -> str:
+    """An open start of the seated event type 105 (3 seats), a week or more ahead."""
+    first = datetime.now(UTC).date() + timedelta(days=7)
+    resp = httpx.get(
+        f"{sb.calcom}/v2/slots",
+        params={"eventTypeId": 105, "start": first.isoformat(),
+                "end": (first + timedelta(days=13)).isoformat()},
+        headers={"cal-api-version": "2024-09-04"},
+        timeout=30,
+    )  # fmt: skip
+    resp.raise_for_status()
+    return next(s["start"] for day in resp.json()["data"].values() for s in day)
+
+
+@on_both
+def test_each_seat_is_its_own_event_and_a_seat_cancel_by_calflow_is_that_seat_only(
+    bus: Bus,
+) -> None:
+    start = open_seated_start(bus.sandbox)
+    ann = web_calcom_booking(bus.sandbox, start, eventTypeId=105, attendee={
+        "name": "Ann Lee", "email": "ann.seat@example.org", "timeZone": "UTC"})  # fmt: skip
+    bob = bus.action("cal_com", "BookMeeting", {
+        "eventTypeId": 105, "start": start,
+        "attendee": {"name": "Bob Stone", "email": "bob.seat@example.org", "timeZone": "UTC",
+                     "phoneNumber": PHONE},
+    })  # fmt: skip
+    uid = ann["uid"]
+    assert bob["uid"] == uid  # the same seated booking
+    bus.flush()
+    created = [e for e in bus.events(uid) if e["kind"] == "created"]
+    seats = sorted((e["event"]["seat"], [a["email"] for a in e["event"]["attendees"]])
+                   for e in created)  # fmt: skip
+    assert seats == [("ann.seat@example.org", ["ann.seat@example.org"]),
+                     ("bob.seat@example.org", ["bob.seat@example.org"])]  # fmt: skip
+    bobs = next(e for e in created if e["event"]["seat"] == "bob.seat@example.org")
+    assert sorted(bus.sources(bobs["id"])) == ["action", "webhook"]  # one event, two doors
+    assert bobs["event"]["attendees"][0]["phone"] == PHONE_E164
+
+    seat_uid = ann["seatUid"]  # the seat Cal.com's answer names (the booking page's link)
+    bus.action("cal_com", "CancelBooking", {"bookingUid": uid, "seatUid": seat_uid})
+    bus.flush()
+    events = bus.events(uid)
+    (left,) = [e for e in events if e["kind"] == "attendee_cancelled"]
+    assert left["event"]["seat"] == "ann.seat@example.org"
+    assert sorted(bus.sources(left["id"])) == ["action", "webhook"]
+    assert not [e for e in events if e["kind"] == "cancelled"]  # the booking goes on

@@ -179,7 +179,11 @@ class Dispatcher:
         plan = []
         names = docs["names"]
         for row in rows:
-            event = BookingEvent.from_dict(docs["data"][row.id])
+            try:
+                event = BookingEvent.from_dict(docs["data"][row.id])
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:  # never the batch
+                log.error("event %s cannot be read, nothing starts: %s", row.id, exc)
+                continue
             matched = []
             for wf in workflows:
                 ok, problem = matches(wf.definition.trigger, event, names)

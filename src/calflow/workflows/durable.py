@@ -48,7 +48,16 @@ def due_time(step: dict[str, Any], booking: dict[str, Any]) -> datetime | None:
     if anchor == "event":
         return None
     base = parse_dt(step.get("previous_at") if anchor == "previous" else booking.get(anchor))
-    return base + timedelta(seconds=float(step.get("offset") or 0)) if base else None
+    if base is None:
+        return None
+    try:
+        return base + timedelta(seconds=float(step.get("offset") or 0))
+    except (OverflowError, ValueError):  # past year 9999: a time that never comes
+        return NEVER
+
+
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+"""The due time of a step whose offset lands beyond what a date can hold."""
 
 
 def follows_booking(kind: str) -> bool:

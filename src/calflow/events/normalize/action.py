@@ -173,11 +173,12 @@ def _calcom_seat(
     booker of a new or moved seat, the holder of a cancelled ``seatUid``."""
     raw = as_maps(booking.get("attendees"))
     seat_uid = text(data.get("seatUid")) or text(booking.get("seatUid"))
-    if not seat_uid and not any(text(a.get("seatUid")) for a in raw):
+    if not seat_uid and not any(text(a.get("seatUid")) for a in raw):  # not seated
         return kind, None, (), attendees
     party = tuple(k for k in (seat_key(a.email) for a in attendees) if k)
     holder = next((a for a in raw if seat_uid and a.get("seatUid") == seat_uid), None)
-    email = text(holder.get("email")) if holder else text(as_map(data.get("attendee")).get("email"))
+    given = text(as_map(data.get("attendee")).get("email"))
+    email = text(holder.get("email")) if holder else given
     if kind == "cancelled":
         if not text(data.get("seatUid")) or email is None:
             return kind, None, party, attendees  # the whole booking
