@@ -184,13 +184,13 @@ def web_savvycal_booking(sb: SandboxProcess, link_id: str, start: str, **fields:
     return str(resp.json()["id"])
 
 
-def open_calcom_starts(sb: SandboxProcess) -> list[str]:
-    """Open starts of event type 101 over two weeks from tomorrow (a slot offered today
-    may fall inside the minimum notice a moment later)."""
-    first = datetime.now(UTC).date() + timedelta(days=1)
+def open_calcom_starts(sb: SandboxProcess, event_type: int = 101, after: int = 1) -> list[str]:
+    """Open starts of ``event_type`` over two weeks from ``after`` days ahead (a slot
+    offered today may fall inside the minimum notice a moment later)."""
+    first = datetime.now(UTC).date() + timedelta(days=after)
     resp = httpx.get(
         f"{sb.calcom}/v2/slots",
-        params={"eventTypeId": 101, "start": first.isoformat(),
+        params={"eventTypeId": event_type, "start": first.isoformat(),
                 "end": (first + timedelta(days=13)).isoformat()},
         headers={"cal-api-version": "2024-09-04"},
         timeout=30,
@@ -644,25 +644,11 @@ def test_a_delivery_right_after_registering_is_accepted(bus: Bus) -> None:
 # --- d. seats -------------------------------------------------------------------------
 
 
-def open_seated_start(sb: SandboxProcess) -> str:
-    """An open start of the seated event type 105 (3 seats), a week or more ahead."""
-    first = datetime.now(UTC).date() + timedelta(days=7)
-    resp = httpx.get(
-        f"{sb.calcom}/v2/slots",
-        params={"eventTypeId": 105, "start": first.isoformat(),
-                "end": (first + timedelta(days=13)).isoformat()},
-        headers={"cal-api-version": "2024-09-04"},
-        timeout=30,
-    )  # fmt: skip
-    resp.raise_for_status()
-    return next(s["start"] for day in resp.json()["data"].values() for s in day)
-
-
 @on_both
 def test_each_seat_is_its_own_event_and_a_seat_cancel_by_calflow_is_that_seat_only(
     bus: Bus,
 ) -> None:
-    start = open_seated_start(bus.sandbox)
+    start = open_calcom_starts(bus.sandbox, event_type=105, after=7)[0]  # 3 seats
     ann = web_calcom_booking(bus.sandbox, start, eventTypeId=105, attendee={
         "name": "Ann Lee", "email": "ann.seat@example.org", "timeZone": "UTC"})  # fmt: skip
     bob = bus.action("cal_com", "BookMeeting", {

@@ -24,20 +24,22 @@ def _at(body: dict[str, Any], start: datetime) -> dict[str, Any]:
     return out
 
 
+def remind_each_seat(h: Harness, before: str, on: dict[str, str] | None = None) -> None:
+    """A workflow that reminds each booking (each seat) ``before`` its start."""
+    step: dict[str, Any] = {
+        "id": "remind", "action": "cal_com.GetBooking", "integration": "main",
+        "input": {"bookingUid": "{{ booking.uid }}"}, "at": {"before_start": before},
+    }  # fmt: skip
+    if on:
+        step["on"] = on  # the sandbox has no such booking: its answer ends the run
+    h.apply({"name": "seat-reminder", "trigger": {"kinds": ["created"]}, "steps": [step]})
+
+
 async def test_each_seat_gets_one_reminder_and_a_seat_cancel_ends_only_its_own(
     any_harness: Harness,
 ) -> None:
     h = any_harness
-    h.apply({
-        "name": "seat-reminder",
-        "trigger": {"kinds": ["created"]},
-        "steps": [{
-            "id": "remind", "action": "cal_com.GetBooking", "integration": "main",
-            "input": {"bookingUid": "{{ booking.uid }}"},
-            "at": {"before_start": "3594s"},
-            "on": {"error": "end", "not_found": "end"},  # the sandbox has no such booking
-        }],
-    })  # fmt: skip
+    remind_each_seat(h, "3594s", on={"error": "end", "not_found": "end"})
     start = datetime.now(UTC) + timedelta(hours=1)  # the reminders fall due in ~6 s
     for body in (rb.first_seat(), rb.second_seat(), rb.second_seat()):  # + a retry
         h.publish(normalize("cal_com", _at(body, start)))
@@ -65,20 +67,20 @@ async def test_each_seat_gets_one_reminder_and_a_seat_cancel_ends_only_its_own(
     assert len(h.runs()) == 2  # nothing else started
 
 
-async def test_a_whole_cancel_of_a_seated_booking_ends_every_seat(harness: Harness) -> None:
-    h = harness
-    h.apply({
-        "name": "seat-reminder",
-        "trigger": {"kinds": ["created"]},
-        "steps": [{
-            "id": "remind", "action": "cal_com.GetBooking", "integration": "main",
-            "input": {"bookingUid": "{{ booking.uid }}"}, "at": {"before_start": "1h"},
-        }],
-    })  # fmt: skip
+async def two_seats_waiting(h: Harness) -> datetime:
+    """Ann's and Bob's seats of a booking two days ahead, each with a waiting reminder
+    an hour before; returns the start."""
+    remind_each_seat(h, "1h")
     start = datetime.now(UTC) + timedelta(days=2)
     h.publish(normalize("cal_com", _at(rb.first_seat(), start)))
     h.publish(normalize("cal_com", _at(rb.second_seat(), start)))
     await h.until(lambda: len(h.runs(status="waiting")) == 2, what="two waiting reminders")
+    return start
+
+
+async def test_a_whole_cancel_of_a_seated_booking_ends_every_seat(harness: Harness) -> None:
+    h = harness
+    start = await two_seats_waiting(h)
     h.publish(normalize("cal_com", _at(rb.whole_cancel(), start)))
     runs = await h.finished(2)
     assert {r["status"] for r in runs} == {"cancelled"}
@@ -97,18 +99,7 @@ def _reschedule(
 
 async def test_a_seated_reschedule_follows_each_seat(harness: Harness) -> None:
     h = harness
-    h.apply({
-        "name": "seat-reminder",
-        "trigger": {"kinds": ["created"]},
-        "steps": [{
-            "id": "remind", "action": "cal_com.GetBooking", "integration": "main",
-            "input": {"bookingUid": "{{ booking.uid }}"}, "at": {"before_start": "1h"},
-        }],
-    })  # fmt: skip
-    start = datetime.now(UTC) + timedelta(days=2)
-    h.publish(normalize("cal_com", _at(rb.first_seat(), start)))
-    h.publish(normalize("cal_com", _at(rb.second_seat(), start)))
-    await h.until(lambda: len(h.runs(status="waiting")) == 2, what="two waiting reminders")
+    start = await two_seats_waiting(h)
     seat_of = {r["id"]: h.inbox.get(r["event_id"])["event"]["seat"] for r in h.runs()}
 
     def due_by_seat() -> dict[str, tuple[str, datetime]]:
