@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from calflow.flowapp.context import ActionContext
-from calflow.flowapp.model import ERROR, SUCCESS, ActionResult, Option, OutputPort
 from jsonschema import Draft202012Validator
 from jsonschema import exceptions as js_exc
 
 from calflow.errors import ConfigError
+from calflow.flowapp.context import ActionContext
+from calflow.flowapp.model import ERROR, SUCCESS, ActionResult, Option, OutputPort
 from calflow.flowapp.schema import InputSchema, iter_fields, load_schema
 
 _SCHEMAS: dict[type[Any], InputSchema] = {}

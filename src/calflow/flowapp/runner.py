@@ -293,7 +293,9 @@ class Runner:
         try:
             ctx_values = schema.prepare(ctx_values)
         except ValidationError as exc:
-            raise ValidationError(f"fetcher {fetcher_cls.key!r}: {exc.message}", exc.errors) from None
+            raise ValidationError(
+                f"fetcher {fetcher_cls.key!r}: {exc.message}", exc.errors
+            ) from None
         ctx = self.context(app, integration)
         try:
             return await fetcher_cls().fetch(ctx, ctx_values)

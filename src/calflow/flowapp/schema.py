@@ -91,6 +91,36 @@ def unknown_field(path: str, rule: str, known: Iterator[str] | list[str]) -> Fie
     )
 
 
+def _is_object(node: Mapping[str, Any]) -> bool:
+    types = _types(node)
+    return "object" in types or (not types and "properties" in node)
+
+
+def open_objects(schema: Mapping[str, Any]) -> list[str]:
+    """Where ``schema`` admits fields it does not declare: the dotted path of every object
+    (``""`` for the root) that is neither closed nor declared a map (``additionalProperties``
+    a schema or ``true``: its keys are data), and of a root closed with
+    ``additionalProperties: false`` whose variants bring properties it would then refuse."""
+    out: list[str] = []
+
+    def walk(node: Mapping[str, Any], path: str) -> None:
+        node = _resolve(node, schema)
+        extra = node.get("additionalProperties")
+        if _is_object(node) and closure(node) is None and extra is None:
+            out.append(path)
+        own = set(node.get("properties", {}))
+        if extra is False and set(declared_properties(node, schema)) - own:
+            out.append(path)  # a branch's fields are refused: unevaluatedProperties says it
+        for name, sub in declared_properties(node, schema).items():
+            walk(sub, f"{path}.{name}" if path else name)
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), Mapping):
+                walk(node[key], f"{path}[]" if path else "[]")
+
+    walk(schema, "")
+    return out
+
+
 def _pattern_match(node: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
     for pattern, sub in node.get("patternProperties", {}).items():
         if re.search(pattern, name):
@@ -202,7 +232,8 @@ class InputSchema:
         if len(matches) > 1:
             names = ", ".join(repr(titles[i]) for i, _ in matches)
             raise ValidationError(
-                f"{self.what} matches more than one variant ({names}); give the fields of exactly one",
+                f"{self.what} matches more than one variant ({names}); "
+                "give the fields of exactly one",
                 [FieldError("", f"matches variants {names}", "oneOf")],
             )
         assert best is not None
@@ -296,8 +327,10 @@ def _closure_errors(err: js_exc.ValidationError, root: Mapping[str, Any]) -> lis
     node = err.schema if isinstance(err.schema, Mapping) else {}
     rule = str(err.validator)
     # additionalProperties sees its own node's properties only; unevaluated ones, branches'
-    props = declared_properties(node, root) if rule != "additionalProperties" else node.get(
-        "properties", {}
+    props = (
+        declared_properties(node, root)
+        if rule != "additionalProperties"
+        else node.get("properties", {})
     )
     extras = [
         name

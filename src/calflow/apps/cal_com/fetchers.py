@@ -18,7 +18,6 @@ from calflow.apps.cal_com.client import (
 from calflow.errors import FieldError, ValidationError
 from calflow.flowapp import ActionContext, DataFetcher, Option
 
-
 _NO_CONTEXT: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
 
 
