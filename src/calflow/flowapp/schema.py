@@ -275,15 +275,17 @@ class InputSchema:
         """
         if not self.variants:
             return undeclared_keys(self.schema, raw, self.schema)
-        best: tuple[int, list[FieldError]] | None = None
+        best: tuple[tuple[int, int], int, list[FieldError]] | None = None
         for i, validator in enumerate(self._variant_validators):
             errors = undeclared_keys(validator.schema, raw, validator.schema)
             if not errors:
                 return []
-            if best is None or len(errors) < len(best[1]):
-                best = (i, errors)
+            # fewest unknown keys; on a tie, the variant whose required keys are given
+            missing = sum(1 for r in validator.schema.get("required", []) if r not in raw)
+            if best is None or (len(errors), missing) < best[0]:
+                best = ((len(errors), missing), i, errors)
         assert best is not None
-        return self._name_variants(*best)
+        return self._name_variants(best[1], best[2])
 
     @staticmethod
     def _raise_errors(validator: Draft202012Validator, data: Any, what: str) -> None:
