@@ -6,7 +6,6 @@ REST API's ``details[]`` shape; nothing reaches the provider (a recording stand-
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,6 @@ BOOK = "cal_com_main__book_meeting"
 ATTENDEE = {"name": "Ada Lovelace", "email": "ada@example.com", "timeZone": "Europe/Paris"}
 ARGS = {"variant": "by_event_type", "eventTypeId": 101, "start": "2030-01-07T09:00:00Z",
         "attendee": ATTENDEE}  # fmt: skip
-
-
-@pytest.fixture
-def provider() -> Iterator[Recorder]:
-    with recording_server() as recorder:
-        yield recorder
 
 
 def _client(tmp_path: Path, provider: Recorder) -> Client:
@@ -79,9 +72,12 @@ CALLS = [
 ]  # fmt: skip
 
 
-async def test_tools_are_closed_and_refuse_what_they_do_not_declare(
-    tmp_path: Path, provider: Recorder
-) -> None:
+async def test_tools_are_closed_and_refuse_what_they_do_not_declare(tmp_path: Path) -> None:
+    with recording_server() as provider:
+        await _refused_with_nothing_sent(tmp_path, provider)
+
+
+async def _refused_with_nothing_sent(tmp_path: Path, provider: Recorder) -> None:
     async with _client(tmp_path, provider) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         for name in (BOOK, "cal_com_main__get_slots", "cal_com_main__fetch_slots"):
