@@ -6,13 +6,15 @@ New apps registered under the ``calflow.apps`` entry points are covered automati
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 
+from calflow.errors import ValidationError
 from calflow.flowapp import App, default_registry
 from calflow.flowapp.action import Action, DataFetcher
-from calflow.flowapp.schema import iter_fields
+from calflow.flowapp.schema import closure, iter_fields, open_objects
 
 APPS = default_registry().apps
 ACTIONS = [pytest.param(app, a, id=f"{app.key}.{a.key}") for app in APPS for a in app.actions]
@@ -110,3 +112,47 @@ def test_fetcher_declaration_is_complete(app: App, fetcher: type[DataFetcher]) -
     assert fetcher.key and fetcher.name
     assert isinstance(fetcher.depends_on, tuple)
     assert json.loads(json.dumps(fetcher.describe())) == fetcher.describe()
+
+
+# --- closed schemas: what an action or fetcher does not declare is refused -------------
+
+UNKNOWN = "zz_not_a_field"
+
+
+def _refusal(schema: Any, data: dict[str, Any]) -> list[tuple[str, str]]:
+    with pytest.raises(ValidationError) as err:
+        schema.prepare(data)
+    return [(e.path, e.rule) for e in err.value.errors]
+
+
+@pytest.mark.parametrize(("app", "action"), ACTIONS)
+def test_action_schema_is_closed_at_every_object(app: App, action: type[Action]) -> None:
+    schema = action.input_schema()
+    assert open_objects(schema.schema) == [], "objects that admit undeclared fields"
+    for variant in schema._variant_validators:  # the root with one variant merged in
+        assert variant.schema.get("additionalProperties") is False or closure(variant.schema)
+
+
+@pytest.mark.parametrize(("app", "action"), ACTIONS)
+def test_an_undeclared_input_field_is_refused_by_name(app: App, action: type[Action]) -> None:
+    refused = _refusal(action.input_schema(), {UNKNOWN: "x"})
+    assert (UNKNOWN, "additionalProperties") in refused
+
+
+@pytest.mark.parametrize(("app", "fetcher"), FETCHERS)
+def test_fetcher_context_schema_is_closed_and_requires_its_dependencies(
+    app: App, fetcher: type[DataFetcher]
+) -> None:
+    schema = fetcher.context_schema().schema
+    Draft202012Validator.check_schema(schema)
+    assert schema.get("type") == "object"
+    assert open_objects(schema) == []
+    assert set(fetcher.depends_on) <= set(schema.get("required", []))
+    assert set(fetcher.depends_on) <= set(schema.get("properties", {}))
+    assert fetcher.describe()["context_schema"] == schema
+
+
+@pytest.mark.parametrize(("app", "fetcher"), FETCHERS)
+def test_an_undeclared_context_key_is_refused_by_name(app: App, fetcher: type[DataFetcher]) -> None:
+    refused = _refusal(fetcher.context_schema(), {UNKNOWN: "x"})
+    assert (UNKNOWN, "additionalProperties") in refused

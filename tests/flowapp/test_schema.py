@@ -243,7 +243,7 @@ def test_error_rules_for_enum_and_additional_properties() -> None:
     schema = Echo.input_schema()
     errors = _errors(schema, {"name": "", "extra": 1})
     assert {(e.path, e.rule) for e in errors} == {
-        ("", "additionalProperties"),
+        ("extra", "additionalProperties"),  # the field's own path, not its object's
         ("name", "minLength"),
     }
     assert "extra" in next(e.message for e in errors if e.rule == "additionalProperties")

@@ -44,6 +44,7 @@ def test_every_tool_schema_is_a_plain_object_callers_accept(app: Any, action: An
     assert schema["type"] == "object"
     assert isinstance(schema["properties"], dict)
     assert set(schema.get("required", [])) <= set(schema["properties"])
+    assert schema["additionalProperties"] is False  # the action's schema is closed: so is this
     keys = set(_walk(schema)) - set(_property_names(schema))
     for banned in ("oneOf", "anyOf", "allOf", "$ref", "$defs", "$schema", "if", "then"):
         assert banned not in keys, (action.key, banned)
@@ -137,11 +138,25 @@ def test_fields_of_another_variant_are_refused_by_name() -> None:
     assert [e.path for e in err.value.errors] == ["eventTypeId"]
 
 
-def test_without_variant_the_fields_pick_it() -> None:
+def test_without_variant_the_call_is_refused_as_the_schema_says() -> None:
     tool = tool_input_schema(BookMeeting.input_schema().schema, fetcher_tool)
-    data = to_action_input({"eventTypeId": 101, "start": "2030-01-07T09:00:00Z",
-                            "attendee": ATTENDEE}, tool)  # fmt: skip
-    assert BookMeeting.input_schema().prepare(data)["eventTypeId"] == 101
+    assert tool.schema["required"][0] == VARIANT
+    with pytest.raises(ValidationError) as err:
+        to_action_input({"eventTypeId": 101, "start": "2030-01-07T09:00:00Z",
+                         "attendee": ATTENDEE}, tool)  # fmt: skip
+    assert [(e.path, e.rule) for e in err.value.errors] == [(VARIANT, "required")]
+    assert "by_event_type" in err.value.errors[0].message
+
+
+def test_tool_schemas_are_closed_and_undeclared_arguments_refused_by_name() -> None:
+    for action in (BookMeeting, GetSlots):
+        tool = tool_input_schema(action.input_schema().schema, fetcher_tool)
+        assert tool.schema["additionalProperties"] is False
+    tool = tool_input_schema(BookMeeting.input_schema().schema, fetcher_tool)
+    with pytest.raises(ValidationError) as err:
+        to_action_input({VARIANT: "by_event_type", "eventTypeId": 1, "nots": "x"}, tool)
+    assert [(e.path, e.rule) for e in err.value.errors] == [("nots", "additionalProperties")]
+    assert "'nots'" in err.value.errors[0].message
 
 
 def test_refs_are_inlined_and_required_alternatives_described() -> None:

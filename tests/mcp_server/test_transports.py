@@ -196,7 +196,7 @@ async def test_invalid_arguments_are_tool_errors_naming_the_field(stack_defaults
         assert result.is_error
         error = structured(result)["error"]
         assert error["code"] == "VALIDATION_ERROR"
-        paths = {e["path"] for e in error["errors"]}
+        paths = {d["field"] for d in error["details"]}  # the REST API's details[] shape
         assert {"start", "attendee.name"} <= paths
         assert "attendee.name" in result.content[0].text  # type: ignore[union-attr]
         missing = await client.call_tool("cal_com_main__fetch_slots", {})

@@ -239,7 +239,8 @@ steps:
     assert "unknown kind 'nope'" in text and "unknown source 'web'" in text
     assert "unknown app 'nope'" in text
     assert "cal_com.CancelBooking has no port 'oops' (ports: error, not_found, success)" in text
-    assert "cal_com.CancelBooking takes no 'why' (it takes: bookingUid, " in text
+    assert "cal_com.CancelBooking: unknown field 'why': not declared (additionalProperties" in text
+    assert "known: bookingUid, " in text
     assert "routes back to 'a': steps may only route forward" in text
     assert "no step 'zz'" in text and "no step 'b'" in text
     assert exc.to_dict()["code"] == "VALIDATION_ERROR"
@@ -295,7 +296,10 @@ def test_step_input_keys_are_checked_against_the_action() -> None:
     raw = workflow_doc()
     raw["steps"][0]["input"] = {"uid": "{{ booking.uid }}"}
     assert problems(raw) == {
-        "steps.0.input.uid": ["cal_com.GetBooking takes no 'uid' (it takes: bookingUid)"],
+        "steps.0.input.uid": [
+            "cal_com.GetBooking: unknown field 'uid': not declared "
+            "(additionalProperties: false; known: bookingUid)"
+        ],
         "steps.0.input.bookingUid": ["cal_com.GetBooking needs 'bookingUid'"],
     }
     raw["steps"][0]["input"] = {"bookingUid": 42}  # values are checked when the step runs

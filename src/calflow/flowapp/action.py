@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
+from jsonschema import Draft202012Validator
+from jsonschema import exceptions as js_exc
+
+from calflow.errors import ConfigError
 from calflow.flowapp.context import ActionContext
 from calflow.flowapp.model import ERROR, SUCCESS, ActionResult, Option, OutputPort
 from calflow.flowapp.schema import InputSchema, iter_fields, load_schema
@@ -86,12 +90,41 @@ class Action(ABC):
 
 
 class DataFetcher(ABC):
-    """Options for a form field (``x-fetcher``), possibly depending on other fields."""
+    """Options for a form field (``x-fetcher``), possibly depending on other fields.
+
+    ``context`` is a JSON Schema of the context the fetcher reads (the fields it
+    depends on and any options): context is coerced and validated against it like an
+    action's input, and a key it does not declare is refused. Left unset, it is a closed
+    object of the ``depends_on`` fields, all required.
+    """
 
     key: ClassVar[str]
     name: ClassVar[str]
     description: ClassVar[str] = ""
     depends_on: ClassVar[tuple[str, ...]] = ()
+    context: ClassVar[dict[str, Any] | None] = None
+
+    @classmethod
+    def context_schema(cls) -> InputSchema:
+        """The compiled context schema (checked and compiled once per class)."""
+        cached = _SCHEMAS.get(cls)
+        if cached is None:
+            schema = cls.context
+            if schema is None:
+                schema = {
+                    "type": "object",
+                    "properties": {d: {"title": d} for d in cls.depends_on},
+                    "required": list(cls.depends_on),
+                    "additionalProperties": False,
+                }
+            try:
+                Draft202012Validator.check_schema(schema)
+            except js_exc.SchemaError as exc:
+                raise ConfigError(
+                    f"fetcher {cls.key!r}: context is not a valid JSON Schema: {exc.message}"
+                ) from exc
+            cached = _SCHEMAS[cls] = InputSchema(schema, what="context")
+        return cached
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
@@ -100,6 +133,7 @@ class DataFetcher(ABC):
             "name": cls.name,
             "description": cls.description,
             "depends_on": list(cls.depends_on),
+            "context_schema": cls.context_schema().schema,
         }
 
     @abstractmethod

@@ -9,6 +9,7 @@ from typing import Any
 from calflow.errors import FieldError, NotFoundError, ValidationError
 from calflow.flowapp.action import Action, DataFetcher
 from calflow.flowapp.model import AuthMode, CredentialField
+from calflow.flowapp.schema import open_objects
 
 SettingsCheck = Callable[[Mapping[str, Any]], list[FieldError]]
 """A check across an integration's fields: the problems of its values (never echoing a
@@ -168,12 +169,19 @@ class App:
             clashes = sorted(k for k in keys if normed.count(_norm(k)) > 1)
             if clashes:  # the lookup index would keep only one of them
                 out.append(f"{self.key}: {kind} keys {clashes} are the same key when looked up")
+        for fetcher_cls in self.fetchers:
+            out += _context_problems(self.key, fetcher_cls)
         for action in self.actions:
             try:
                 action.input_schema()
             except Exception as exc:  # a broken schema file is itself the problem to report
                 out.append(f"{self.key}.{action.key}: schema does not load: {exc}")
                 continue
+            out += [
+                f"{self.key}.{action.key}: {_where(p)} admits undeclared fields "
+                "(say additionalProperties: false, or a schema for a map)"
+                for p in open_objects(action.input_schema().schema)
+            ]
             for path, fetcher, deps in action.fetcher_refs():
                 if fetcher not in fetcher_keys:
                     out.append(
@@ -192,3 +200,24 @@ class App:
             if not any(p.error for p in action.ports):
                 out.append(f"{self.key}.{action.key}: declares no error port")
         return out
+
+
+def _where(path: str) -> str:
+    return f"field {path!r}" if path else "the input"
+
+
+def _context_problems(app_key: str, fetcher: type[DataFetcher]) -> list[str]:
+    """A fetcher's context schema: it loads, is closed, and requires what it depends on."""
+    where = f"{app_key}.{fetcher.key}"
+    try:
+        schema = fetcher.context_schema().schema
+    except Exception as exc:  # a broken schema is itself the problem to report
+        return [f"{where}: context schema does not load: {exc}"]
+    out = [
+        f"{where}: context {_where(p).replace('the input', 'schema')} admits undeclared fields"
+        for p in open_objects(schema)
+    ]
+    missing = [d for d in fetcher.depends_on if d not in schema.get("required", [])]
+    if missing:
+        out.append(f"{where}: context schema does not require {missing} it depends on")
+    return out

@@ -273,13 +273,29 @@ class Runner:
         """The options a fetcher offers; provider failures raise ``CalflowError``."""
         app = self.registry.app(app_key)
         fetcher_cls = app.fetcher(fetcher_key)
-        ctx_values = dict(context or {})
+        if context is not None and not isinstance(context, Mapping):
+            raise ValidationError(
+                "context must be a JSON object",
+                [FieldError("", f"expected an object, got {type(context).__name__}", "type")],
+            )
+        schema = fetcher_cls.context_schema()
+        declared = schema.schema.get("properties", {})
+        # a blank form field is no value; an undeclared key is refused even when blank
+        ctx_values = {
+            k: v for k, v in (context or {}).items() if k not in declared or v not in (None, "")
+        }
         missing = [d for d in fetcher_cls.depends_on if ctx_values.get(d) in (None, "")]
         if missing:
             raise ValidationError(
                 f"fetcher {fetcher_cls.key!r} needs {', '.join(missing)} in its context",
                 [FieldError(d, "is required by this fetcher", "required") for d in missing],
             )
+        try:
+            ctx_values = schema.prepare(ctx_values)
+        except ValidationError as exc:
+            raise ValidationError(
+                f"fetcher {fetcher_cls.key!r}: {exc.message}", exc.errors
+            ) from None
         ctx = self.context(app, integration)
         try:
             return await fetcher_cls().fetch(ctx, ctx_values)

@@ -5,6 +5,12 @@ coerced toward the declared type first ("42" → 42 for an integer, "true" → T
 boolean), then defaults are filled in, then the result is validated. A top-level
 ``oneOf`` is a set of variants: exactly one must match; matching none or two is an
 error naming the variants.
+
+Objects are closed: a schema says ``additionalProperties: false`` (or, at a root whose
+``oneOf`` variants bring their own properties, ``unevaluatedProperties: false``), and a
+field it does not declare is refused by its own path (``attendee.emial``), never
+dropped. A field of another variant is unknown to the variant the input matches best,
+and its error says which variant it belongs to.
 """
 
 from __future__ import annotations
@@ -54,11 +60,112 @@ def _path(parts: Iterator[Any] | Any) -> str:
     return ".".join(str(p) for p in parts)
 
 
+_CLOSURES = ("additionalProperties", "unevaluatedProperties")
+_BRANCHES = ("allOf", "anyOf", "oneOf")
+
+
+def closure(node: Mapping[str, Any]) -> str | None:
+    """The keyword that closes an object schema (None: it admits undeclared fields)."""
+    return next((k for k in _CLOSURES if node.get(k) is False), None)
+
+
+def declared_properties(node: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, Any]:
+    """The properties ``node`` declares, its composition branches' included (first wins)."""
+    node = _resolve(node, root)
+    out: dict[str, Any] = dict(node.get("properties", {}))
+    subs = [b for key in _BRANCHES for b in node.get(key, []) if isinstance(b, Mapping)]
+    subs += [node[k] for k in ("then", "else") if isinstance(node.get(k), Mapping)]
+    subs += [v for v in node.get("dependentSchemas", {}).values() if isinstance(v, Mapping)]
+    for sub in subs:
+        for name, prop in declared_properties(sub, root).items():
+            out.setdefault(name, prop)
+    return out
+
+
+def unknown_field(path: str, rule: str, known: Iterator[str] | list[str]) -> FieldError:
+    """The error for a field the schema does not declare (the same on every surface)."""
+    names = ", ".join(sorted(known)) or "none"
+    name = path.rpartition(".")[2]
+    return FieldError(
+        path, f"unknown field {name!r}: not declared ({rule}: false; known: {names})", rule
+    )
+
+
+def _is_object(node: Mapping[str, Any]) -> bool:
+    types = _types(node)
+    return "object" in types or (not types and "properties" in node)
+
+
+def open_objects(schema: Mapping[str, Any]) -> list[str]:
+    """Where ``schema`` admits fields it does not declare: the dotted path of every object
+    (``""`` for the root) that is neither closed nor declared a map (``additionalProperties``
+    a schema or ``true``: its keys are data), and of a root closed with
+    ``additionalProperties: false`` whose variants bring properties it would then refuse."""
+    out: list[str] = []
+
+    def walk(node: Mapping[str, Any], path: str) -> None:
+        node = _resolve(node, schema)
+        extra = node.get("additionalProperties")
+        if _is_object(node) and closure(node) is None and extra is None:
+            out.append(path)
+        own = set(node.get("properties", {}))
+        if extra is False and set(declared_properties(node, schema)) - own:
+            out.append(path)  # a branch's fields are refused: unevaluatedProperties says it
+        for name, sub in declared_properties(node, schema).items():
+            walk(sub, f"{path}.{name}" if path else name)
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), Mapping):
+                walk(node[key], f"{path}[]" if path else "[]")
+
+    walk(schema, "")
+    return out
+
+
+def _pattern_match(node: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    for pattern, sub in node.get("patternProperties", {}).items():
+        if re.search(pattern, name):
+            return sub if isinstance(sub, Mapping) else {}
+    return None
+
+
+def undeclared_keys(
+    schema: Mapping[str, Any], value: Any, root: Mapping[str, Any], prefix: tuple[Any, ...] = ()
+) -> list[FieldError]:
+    """Keys of ``value`` (at any depth) that closed objects of ``schema`` do not declare.
+
+    Only the keys are looked at, so values may still be templates: a string where an
+    object is declared is not walked into.
+    """
+    node = _resolve(schema, root)
+    out: list[FieldError] = []
+    if isinstance(value, Mapping):
+        props = declared_properties(node, root)
+        rule = closure(node)
+        extra = node.get("additionalProperties")
+        for name, sub_value in value.items():
+            sub = props.get(name)
+            if sub is None:
+                sub = _pattern_match(node, name)
+            if sub is None and isinstance(extra, Mapping):
+                sub = extra
+            if sub is None:
+                if rule is not None:
+                    out.append(unknown_field(_path([*prefix, name]), rule, list(props)))
+                continue
+            out += undeclared_keys(sub, sub_value, root, (*prefix, name))
+    elif isinstance(value, list) and isinstance(node.get("items"), Mapping):
+        for i, item in enumerate(value):
+            out += undeclared_keys(node["items"], item, root, (*prefix, i))
+    return out
+
+
 @dataclass
 class InputSchema:
     """A compiled input schema; ``prepare`` turns raw input into validated input."""
 
     schema: dict[str, Any]
+    what: str = "input"
+    """What the schema describes, as messages name it (``input``, ``context``)."""
     _validator: Draft202012Validator = field(init=False, repr=False)
     _variant_validators: list[Draft202012Validator] = field(init=False, repr=False)
 
@@ -89,18 +196,23 @@ class InputSchema:
         for key, value in variant.items():
             if key not in ("properties", "required", "title", "description"):
                 merged[key] = value
+        composed = any(k in merged for k in (*_BRANCHES, "if", "dependentSchemas"))
+        if merged.get("unevaluatedProperties") is False and not composed:
+            # every property is in one map now: the plain keyword says it (and forms read it)
+            del merged["unevaluatedProperties"]
+            merged["additionalProperties"] = False
         return merged
 
     def prepare(self, raw: Any) -> dict[str, Any]:
         """Coerce, fill defaults and validate ``raw``; raise ``ValidationError`` per field."""
         if not isinstance(raw, Mapping):
             raise ValidationError(
-                "input must be a JSON object",
+                f"{self.what} must be a JSON object",
                 [FieldError("", f"expected an object, got {type(raw).__name__}", "type")],
             )
         if not self.variants:
             data = prepare_value(self.schema, copy.deepcopy(dict(raw)), self.schema)
-            self._raise_errors(self._validator, data)
+            self._raise_errors(self._validator, data, self.what)
             return dict(data)
         return self._prepare_variants(dict(raw))
 
@@ -120,21 +232,74 @@ class InputSchema:
         if len(matches) > 1:
             names = ", ".join(repr(titles[i]) for i, _ in matches)
             raise ValidationError(
-                f"input matches more than one variant ({names}); give the fields of exactly one",
+                f"{self.what} matches more than one variant ({names}); "
+                "give the fields of exactly one",
                 [FieldError("", f"matches variants {names}", "oneOf")],
             )
         assert best is not None
+        errors = self._name_variants(best[0], best[1])
+        if all(e.rule in _CLOSURES for e in errors):
+            where = f"{self.what} schema (variant {titles[best[0]]!r})"
+            raise ValidationError(_unknown_message(errors, where), errors)
         raise ValidationError(
-            f"input matches none of the variants ({', '.join(map(repr, titles))}); "
+            f"{self.what} matches none of the variants ({', '.join(map(repr, titles))}); "
             f"closest is {titles[best[0]]!r}",
-            best[1],
+            errors,
         )
 
+    def _name_variants(self, chosen: int, errors: list[FieldError]) -> list[FieldError]:
+        """``errors`` of variant ``chosen``, a top-level field of another variant said so."""
+        titles = self.variant_titles()
+        out = []
+        for e in errors:
+            owners = [
+                titles[i]
+                for i, v in enumerate(self.variants)
+                if i != chosen and e.path in v.get("properties", {})
+            ]
+            if e.rule in _CLOSURES and owners:
+                e = FieldError(
+                    e.path,
+                    f"field {e.path!r} belongs to variant {', '.join(map(repr, owners))}, not "
+                    f"{titles[chosen]!r} ({e.rule}: false; give the fields of one variant)",
+                    e.rule,
+                )
+            out.append(e)
+        return out
+
+    def undeclared(self, raw: Mapping[str, Any]) -> list[FieldError]:
+        """The keys of ``raw`` the schema does not declare, values unchecked (templates).
+
+        With variants, the keys must all fit one variant; else the errors are those of the
+        variant that fits best, a field of another variant named as such.
+        """
+        if not self.variants:
+            return undeclared_keys(self.schema, raw, self.schema)
+        best: tuple[tuple[int, int], int, list[FieldError]] | None = None
+        for i, validator in enumerate(self._variant_validators):
+            errors = undeclared_keys(validator.schema, raw, validator.schema)
+            if not errors:
+                return []
+            # fewest unknown keys; on a tie, the variant whose required keys are given
+            missing = sum(1 for r in validator.schema.get("required", []) if r not in raw)
+            if best is None or (len(errors), missing) < best[0]:
+                best = ((len(errors), missing), i, errors)
+        assert best is not None
+        return self._name_variants(best[1], best[2])
+
     @staticmethod
-    def _raise_errors(validator: Draft202012Validator, data: Any) -> None:
+    def _raise_errors(validator: Draft202012Validator, data: Any, what: str) -> None:
         errors = _field_errors(validator, data)
+        if errors and all(e.rule in _CLOSURES for e in errors):
+            raise ValidationError(_unknown_message(errors, f"{what} schema"), errors)
         if errors:
-            raise ValidationError("input is invalid", errors)
+            raise ValidationError(f"{what} is invalid", errors)
+
+
+def _unknown_message(errors: list[FieldError], where: str) -> str:
+    names = ", ".join(repr(e.path) for e in errors)
+    noun = "field" if len(errors) == 1 else "fields"
+    return f"unknown {noun} {names}: not declared by the {where}"
 
 
 def _field_errors(validator: Draft202012Validator, data: Any) -> list[FieldError]:
@@ -149,11 +314,32 @@ def _field_errors(validator: Draft202012Validator, data: Any) -> list[FieldError
                 if found not in out:
                     out.append(found)
             continue
-        if err.validator == "additionalProperties":
-            out.append(FieldError(path, err.message, "additionalProperties"))
-            continue
+        if err.validator in _CLOSURES and isinstance(err.instance, Mapping):
+            extras = _closure_errors(err, validator.schema)
+            out += [f for f in extras if f not in out]
+            if extras:
+                continue
         out.append(FieldError(path, _friendly(err), str(err.validator)))
     return out
+
+
+def _closure_errors(err: js_exc.ValidationError, root: Mapping[str, Any]) -> list[FieldError]:
+    """One error per undeclared field, at the field's own path (jsonschema names the
+    object that holds them)."""
+    node = err.schema if isinstance(err.schema, Mapping) else {}
+    rule = str(err.validator)
+    # additionalProperties sees its own node's properties only; unevaluated ones, branches'
+    props = (
+        declared_properties(node, root)
+        if rule != "additionalProperties"
+        else node.get("properties", {})
+    )
+    extras = [
+        name
+        for name in err.instance
+        if name not in props and _pattern_match(node, str(name)) is None
+    ]
+    return [unknown_field(_path([*err.absolute_path, n]), rule, list(props)) for n in extras]
 
 
 def _friendly(err: js_exc.ValidationError) -> str:

@@ -22,7 +22,6 @@ from calflow.errors import NotFoundError
 from calflow.flowapp.action import Action, DataFetcher
 from calflow.flowapp.app import App
 from calflow.flowapp.registry import Registry
-from calflow.flowapp.schema import iter_fields
 from calflow.integrations import Integration
 from calflow.mcp.exposure import Exposure
 from calflow.mcp.schema import ToolSchema, snake, tool_input_schema
@@ -39,7 +38,19 @@ RESULT_SCHEMA: dict[str, Any] = {
         "data": {"description": "What the provider answered (the booking, the slots…)."},
         "error": {
             "type": ["object", "null"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "description": "Why it failed; details name each field as the REST API does.",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                        "required": ["field", "message"],
+                    },
+                },
+            },
         },
         "run_id": {"type": ["string", "null"], "description": "The run recorded for this call."},
         "summary": {"type": "string", "description": "One sentence an agent can say."},
@@ -144,21 +155,9 @@ def _action_description(action: type[Action], app: App, integration: Integration
     )
 
 
-def _fetcher_schema(fetcher: type[DataFetcher], actions: Iterable[type[Action]]) -> ToolSchema:
-    """The fetcher's context as an object: its depends-on fields, typed as the actions
-    declare them; other context keys its description names are accepted too."""
-    fields: dict[str, Any] = {}
-    for action in actions:
-        for path, sub in iter_fields(action.input_schema().schema):
-            if path in fetcher.depends_on and path not in fields:
-                fields[path] = {
-                    k: v for k, v in sub.items() if k in ("type", "title", "description", "enum")
-                }
-    props = {dep: fields.get(dep, {"type": "string", "title": dep}) for dep in fetcher.depends_on}
-    schema: dict[str, Any] = {"type": "object", "properties": props}
-    if fetcher.depends_on:
-        schema["required"] = list(fetcher.depends_on)
-    return ToolSchema(schema, (), frozenset(props))
+def _fetcher_schema(fetcher: type[DataFetcher]) -> ToolSchema:
+    """The fetcher's declared context schema, as tool callers take it (closed)."""
+    return tool_input_schema(fetcher.context_schema().schema, lambda _: None)
 
 
 def integration_tools(
@@ -204,7 +203,7 @@ def integration_tools(
                 app,
                 None,
                 fetcher,
-                _fetcher_schema(fetcher, actions),
+                _fetcher_schema(fetcher),
                 description,
             )
         )

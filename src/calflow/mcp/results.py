@@ -155,9 +155,19 @@ def options_result(options: Sequence[Option]) -> mt.CallToolResult:
     return mt.CallToolResult(content=_content(summary, structured), structured_content=structured)
 
 
+def error_details(exc: CalflowError) -> dict[str, Any]:
+    """``{code, message, details: [{field, message}]}``: the REST API's error shape."""
+    fields = exc.errors if isinstance(exc, ValidationError) else []
+    return {
+        "code": exc.code,
+        "message": exc.message,
+        "details": [{"field": e.path, "message": e.message} for e in fields],
+    }
+
+
 def error_result(exc: CalflowError) -> mt.CallToolResult:
     """A tool error for a call that could not run: its code, message and fields."""
-    details = exc.to_dict()
+    details = error_details(exc)
     message = str(exc) if isinstance(exc, ValidationError) else exc.message
     summary = f"{exc.code}: {message}"
     structured: dict[str, Any] = {

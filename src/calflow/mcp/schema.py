@@ -11,9 +11,13 @@ the rest, so each tool's ``inputSchema`` is rewritten:
   snake-cased) says which branch the call means; its description lists the fields
   each variant needs. One tool per action keeps the tool list short (tool choice
   degrades with many near-identical tools) and keeps "one tool per (integration,
-  action)", which the exposure setting is written in. ``to_action_input`` takes
-  ``variant`` out again and refuses fields of another variant, naming them, so the
-  action's own ``oneOf`` validation sees exactly one branch.
+  action)", which the exposure setting is written in. ``to_action_input`` refuses a
+  call without ``variant``, takes it out again and refuses fields of another variant,
+  naming them, so the action's own ``oneOf`` validation sees exactly one branch.
+- **Closed.** A closed action schema (``additionalProperties`` or, with variants,
+  ``unevaluatedProperties: false``) gives a tool schema with ``additionalProperties:
+  false``, and ``to_action_input`` refuses an argument the tool does not declare by
+  name, as the action does a nested one.
 - ``$ref``/``$defs`` are inlined; ``x-*`` keys, ``propertyNames``, ``if``/``then``,
   ``dependentSchemas`` and top-level ``anyOf`` are dropped, and what they said goes
   into descriptions (the action still validates them: nothing is lost but the
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from calflow.errors import FieldError, ValidationError
+from calflow.flowapp.schema import closure, unknown_field
 
 VARIANT = "variant"
 """The argument naming the variant of a flattened ``oneOf`` schema."""
@@ -259,7 +264,7 @@ def tool_input_schema(action_schema: Mapping[str, Any], fetcher_tool: FetcherToo
         required = [VARIANT, *required]
     if required:
         out["required"] = required
-    if schema.get("additionalProperties") is False:
+    if closure(schema) is not None:  # every variant's fields are in one map now
         out["additionalProperties"] = False
     description = _join(str(schema.get("description") or ""), *notes)
     if description:
@@ -268,19 +273,28 @@ def tool_input_schema(action_schema: Mapping[str, Any], fetcher_tool: FetcherToo
 
 
 def to_action_input(arguments: Mapping[str, Any], tool: ToolSchema) -> dict[str, Any]:
-    """Tool arguments as the action's input: ``variant`` taken out, and fields of another
-    variant refused with their names (``ValidationError``).
-
-    A call without ``variant`` is passed on as is: the action's ``oneOf`` picks the one
-    variant the fields match, or says which it could not tell apart.
-    """
+    """Tool arguments as the action's input: ``variant`` (required) taken out, arguments
+    the tool does not declare and fields of another variant refused with their names
+    (``ValidationError``)."""
     data = dict(arguments)
+    declared = tool.schema.get("properties", {})
+    if tool.schema.get("additionalProperties") is False:
+        unknown = [name for name in data if name not in declared]
+        if unknown:
+            raise ValidationError(
+                f"unknown argument{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(map(repr, unknown))}: not declared by the tool's input schema",
+                [unknown_field(name, "additionalProperties", list(declared)) for name in unknown],
+            )
     if not tool.variants:
         return data
     chosen = data.pop(VARIANT, None)
-    if chosen in (None, ""):
-        return data
     ids = [v.id for v in tool.variants]
+    if chosen in (None, ""):
+        raise ValidationError(
+            f"{VARIANT} is required: say which variant this call uses ({', '.join(ids)})",
+            [FieldError(VARIANT, f"is required; one of: {', '.join(ids)}", "required")],
+        )
     variant = next((v for v in tool.variants if v.id == chosen), None)
     if variant is None:
         raise ValidationError(

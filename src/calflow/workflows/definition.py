@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 
 from calflow.errors import FieldError, NotFoundError, ValidationError
 from calflow.events.model import KINDS, SOURCES
+from calflow.flowapp.action import Action
 from calflow.flowapp.registry import Registry, default_registry
 from calflow.workflows import templates
 
@@ -292,32 +293,22 @@ def _action_problems(step: Mapping[str, Any], where: str, registry: Registry) ->
         for port in (step.get("on") or {})
         if port not in ports
     ]
-    return problems + _input_keys(action.input_schema().schema, step, where)
+    return problems + _input_keys(action, step, where)
 
 
-def _input_keys(schema: Mapping[str, Any], step: Mapping[str, Any], where: str) -> list[FieldError]:
-    """Top-level input keys the action does not take, and required ones left out.
+def _input_keys(action: type[Action], step: Mapping[str, Any], where: str) -> list[FieldError]:
+    """Input keys the action does not declare (at any depth, a oneOf's variants minded),
+    and required ones left out.
 
     Values may be templates, so only the keys are checked before the run.
     """
     data = step.get("input") or {}
-    branches = [b for b in schema.get("oneOf", []) if isinstance(b, Mapping)] or [schema]
-    closed = all(b.get("additionalProperties", schema.get("additionalProperties")) is False
-                 for b in branches)  # fmt: skip
-    known = set(schema.get("properties", {}))
-    for b in branches:
-        known |= set(b.get("properties", {}))
-    problems = []
-    if closed and known:
-        problems += [
-            FieldError(
-                f"{where}.input.{key}",
-                f"{step['action']} takes no {key!r} (it takes: {', '.join(sorted(known))})",
-                "additionalProperties",
-            )
-            for key in data
-            if key not in known
-        ]
+    input_schema = action.input_schema()
+    schema = input_schema.schema
+    problems = [
+        FieldError(f"{where}.input.{e.path}", f"{step['action']}: {e.message}", e.rule)
+        for e in input_schema.undeclared(data)
+    ]
     required = set(schema.get("required", []))
     if not schema.get("oneOf"):
         problems += [

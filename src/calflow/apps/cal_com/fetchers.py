@@ -18,6 +18,8 @@ from calflow.apps.cal_com.client import (
 from calflow.errors import FieldError, ValidationError
 from calflow.flowapp import ActionContext, DataFetcher, Option
 
+_NO_CONTEXT: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
+
 
 def event_type_label(et: Mapping[str, Any]) -> str:
     """ "Title (30m)", as Cal.com's own pickers show event types."""
@@ -36,6 +38,7 @@ class EventTypes(DataFetcher):
     key = "event_types"
     name = "Event types"
     description = "The integration's own event types; value is the event type id."
+    context = _NO_CONTEXT
 
     async def fetch(self, ctx: ActionContext, context: Mapping[str, Any]) -> list[Option]:
         client = CalComClient(ctx)
@@ -52,6 +55,12 @@ class UserEventTypes(DataFetcher):
     name = "Event types of a user"
     description = "A username's public event types; value is the slug."
     depends_on = ("username",)
+    context = {
+        "type": "object",
+        "properties": {"username": {"type": "string", "minLength": 1, "title": "Username"}},
+        "required": ["username"],
+        "additionalProperties": False,
+    }
 
     async def fetch(self, ctx: ActionContext, context: Mapping[str, Any]) -> list[Option]:
         client = CalComClient(ctx)
@@ -97,6 +106,22 @@ class Slots(DataFetcher):
         "timeZone); value is the start in UTC."
     )
     depends_on = ("eventTypeId",)
+    context = {
+        "type": "object",
+        "properties": {
+            "eventTypeId": {"type": "integer", "minimum": 1, "title": "Event type"},
+            "date": {
+                "type": "string",
+                "minLength": 10,
+                "title": "First day",
+                "description": "YYYY-MM-DD (default: today in UTC).",
+            },
+            "days": {"type": "integer", "minimum": 1, "maximum": 62, "title": "Days"},
+            "timeZone": {"type": "string", "format": "time-zone", "title": "Time zone"},
+        },
+        "required": ["eventTypeId"],
+        "additionalProperties": False,
+    }
 
     async def fetch(self, ctx: ActionContext, context: Mapping[str, Any]) -> list[Option]:
         zone = str(context.get("timeZone") or "UTC")
@@ -125,6 +150,18 @@ class Bookings(DataFetcher):
     key = "bookings"
     name = "Bookings"
     description = "Upcoming and unconfirmed bookings; value is the uid."
+    context = {
+        "type": "object",
+        "properties": {
+            "status": {
+                "type": "string",
+                "minLength": 1,
+                "title": "Statuses",
+                "description": "Comma-separated (default: upcoming,unconfirmed).",
+            }
+        },
+        "additionalProperties": False,
+    }
 
     async def fetch(self, ctx: ActionContext, context: Mapping[str, Any]) -> list[Option]:
         client = CalComClient(ctx)
@@ -143,6 +180,7 @@ class Webhooks(DataFetcher):
     key = "webhooks"
     name = "Webhooks"
     description = "The integration's webhook subscriptions; value is the id."
+    context = _NO_CONTEXT
 
     async def fetch(self, ctx: ActionContext, context: Mapping[str, Any]) -> list[Option]:
         client = CalComClient(ctx)

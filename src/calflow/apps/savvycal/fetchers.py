@@ -13,6 +13,7 @@ from calflow.errors import FieldError, ValidationError
 from calflow.flowapp import ActionContext, DataFetcher, Option
 
 DEFAULT_DAYS = 7
+_DAY = {"type": "string", "minLength": 10, "description": "YYYY-MM-DD."}
 
 
 def link_label(link: Mapping[str, Any]) -> str:
@@ -28,6 +29,7 @@ class Links(DataFetcher):
     key = "links"
     name = "Scheduling links"
     description = "The integration's scheduling links; value is the link id."
+    context = {"type": "object", "properties": {}, "additionalProperties": False}
 
     async def fetch(self, ctx: ActionContext, context: Mapping[str, Any]) -> list[Option]:
         client = SavvyCalClient(ctx)
@@ -66,6 +68,17 @@ class LinkSlots(DataFetcher):
         "dates and time_zone for labels); value is the start in UTC."
     )
     depends_on = ("link_id",)
+    context = {
+        "type": "object",
+        "properties": {
+            "link_id": {"type": "string", "minLength": 1, "title": "Scheduling link"},
+            "from": {**_DAY, "title": "From (default: today in UTC)"},
+            "until": {**_DAY, "title": "Until (default: a week on)"},
+            "time_zone": {"type": "string", "format": "time-zone", "title": "Time zone of labels"},
+        },
+        "required": ["link_id"],
+        "additionalProperties": False,
+    }
 
     async def fetch(self, ctx: ActionContext, context: Mapping[str, Any]) -> list[Option]:
         first = _day(context["from"], "from") if context.get("from") else datetime.now(UTC).date()
