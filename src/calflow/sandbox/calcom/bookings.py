@@ -259,30 +259,17 @@ class BookingService:
         self.check(et, start, old.duration, uid)
         owner = state.users[old.user_id]
         confirmed = not et.requires_confirmation or rescheduled_by == owner.email
-        new_uid = state.new_uid()
-        new = replace(
+        new = self.rebook(
             old,
-            id=state.next_booking_id(),
-            uid=new_uid,
-            start=start,
-            end=start + timedelta(minutes=old.duration),
+            start,
+            [replace(a) for a in old.attendees],
+            reason,
+            rescheduled_by or owner.email,
             status="accepted" if confirmed else "pending",
-            attendees=[replace(a) for a in old.attendees],
-            created_at=now,
-            updated_at=now,
-            rescheduled_from_uid=uid,
-            rescheduled_to_uid=None,
-            rescheduling_reason=reason,
-            rescheduled_by_email=rescheduled_by or owner.email,
-            cancellation_reason=None,
-            cancelled_by_email=None,
-            metadata=dict(old.metadata),
-            source="api",
         )
         old.status = "cancelled"
-        old.rescheduled_to_uid = new_uid
+        old.rescheduled_to_uid = new.uid
         old.updated_at = now
-        state.bookings[new_uid] = new
         extra: dict[str, Any] = {
             "rescheduleId": old.id,
             "rescheduleUid": uid,
@@ -295,6 +282,41 @@ class BookingService:
         else:
             self.emit(new, "BOOKING_REQUESTED", "PENDING", **extra)
         return new, None
+
+    def rebook(
+        self,
+        old: Booking,
+        start: datetime,
+        attendees: list[Attendee],
+        reason: str | None,
+        rescheduled_by: str | None,
+        **changes: Any,
+    ) -> Booking:
+        """Store a copy of ``old`` at ``start`` with a new id and uid (a reschedule's new
+        booking, ``fromReschedule`` = ``old``); ``changes`` set further fields."""
+        state, now = self.state, self._now()
+        new = replace(
+            old,
+            id=state.next_booking_id(),
+            uid=state.new_uid(),
+            start=start,
+            end=start + timedelta(minutes=old.duration),
+            attendees=attendees,
+            created_at=now,
+            updated_at=now,
+            rescheduled_from_uid=old.uid,
+            rescheduled_to_uid=None,
+            rescheduling_reason=reason,
+            rescheduled_by_email=rescheduled_by,
+            cancellation_reason=None,
+            cancelled_by_email=None,
+            metadata=dict(old.metadata),
+            source="api",
+        )
+        for name, value in changes.items():
+            setattr(new, name, value)
+        state.bookings[new.uid] = new
+        return new
 
     def mark_absent(self, uid: str, host: bool | None, attendees: list[dict[str, Any]]) -> Booking:
         """Record no-shows; 403 before the meeting has started."""

@@ -32,7 +32,6 @@ Cal.com file each behaviour follows (``packages/features/bookings/lib/``):
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -153,31 +152,18 @@ class Seats:
                 **moved_from,
             )
             return target, seat_uid
-        now = svc.now()
-        new_uid = state.new_uid()
-        new = replace(
+        new = svc.rebook(
             old,
-            id=state.next_booking_id(),
-            uid=new_uid,
-            start=start,
-            end=start + timedelta(minutes=old.duration),
+            start,
+            [seat],
+            reason,
+            rescheduled_by,
             status="accepted",
-            attendees=[seat],
-            created_at=now,
-            updated_at=now,
-            rescheduled_from_uid=old.uid,
-            rescheduled_to_uid=None,
-            rescheduling_reason=reason,
-            rescheduled_by_email=rescheduled_by,
             cancellation_reason=reason,
-            cancelled_by_email=None,
             guests=[],
-            metadata=dict(old.metadata),
             booking_fields_responses=dict(seat.seat_responses),
-            ics_uid=f"{new_uid}@Cal.com",
-            source="api",
         )
-        state.bookings[new_uid] = new
+        new.ics_uid = f"{new.uid}@Cal.com"
         self.seat(seat, seat.seat_responses)
         svc.emit(
             new,

@@ -30,13 +30,9 @@ def display_location(booking: Booking) -> str:
     return booking.location
 
 
-def booking_output(state: CalcomState, b: Booking, show_attendees: bool = True) -> dict[str, Any]:
-    """``BookingOutput_2024_08_13``, or ``GetSeatedBookingOutput_2024_08_13`` when seated."""
-    et = state.event_types[b.event_type_id]
-    if et.seats_per_slot:
-        return seated_booking_output(state, b, show_attendees)
-    location = display_location(b)
-    out: dict[str, Any] = {
+def _head(state: CalcomState, b: Booking) -> dict[str, Any]:
+    """The fields every API v2 booking output starts with."""
+    return {
         "id": b.id,
         "uid": b.uid,
         "title": b.title,
@@ -44,6 +40,17 @@ def booking_output(state: CalcomState, b: Booking, show_attendees: bool = True) 
         "hosts": [state.users[h].host_json() for h in b.host_ids],
         "status": b.status,
         "cancellationReason": b.cancellation_reason or "",
+    }
+
+
+def booking_output(state: CalcomState, b: Booking, show_attendees: bool = True) -> dict[str, Any]:
+    """``BookingOutput_2024_08_13``, or ``GetSeatedBookingOutput_2024_08_13`` when seated."""
+    et = state.event_types[b.event_type_id]
+    if et.seats_per_slot:
+        return seated_booking_output(state, b, show_attendees)
+    location = display_location(b)
+    out: dict[str, Any] = {
+        **_head(state, b),
         "cancelledByEmail": b.cancelled_by_email or "",
         "reschedulingReason": b.rescheduling_reason,
         "rescheduledByEmail": b.rescheduled_by_email,
@@ -85,13 +92,7 @@ def seated_booking_output(state: CalcomState, b: Booking, show_attendees: bool) 
     et = state.event_types[b.event_type_id]
     location = display_location(b)
     out: dict[str, Any] = {
-        "id": b.id,
-        "uid": b.uid,
-        "title": b.title,
-        "description": b.description,
-        "hosts": [state.users[h].host_json() for h in b.host_ids],
-        "status": b.status,
-        "cancellationReason": b.cancellation_reason or "",
+        **_head(state, b),
         "rescheduledFromUid": b.rescheduled_from_uid,
         "start": iso_ms(b.start),
         "end": iso_ms(b.end),
