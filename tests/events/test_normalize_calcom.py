@@ -258,6 +258,10 @@ async def test_no_show_updated_lists_only_the_changed_attendees(sb: Sandbox) -> 
 
 
 async def test_meeting_started_and_ended_are_flat_rows(sb: Sandbox) -> None:
+    """The older flat shape (the sandbox's ``meeting_payload: flat``); the nested one is
+    in ``test_real_calcom_shapes``."""
+    resp = await sb.root.post("/_sandbox/calcom/options", json={"meeting_payload": "flat"})
+    assert resp.status_code == 200, resp.text
     booking = await sb.cal_book(attendee={**BOB_INPUT, "phoneNumber": PHONE})
     await sb.cal_control(f"/bookings/{booking['uid']}/meeting-started")
     await sb.cal_control(f"/bookings/{booking['uid']}/meeting-ended")
@@ -292,7 +296,11 @@ async def test_meeting_started_and_ended_are_flat_rows(sb: Sandbox) -> None:
 
 async def test_flat_row_phone_from_sms_reminder_number(sb: Sandbox) -> None:
     """A row whose attendee has no phone still yields it from ``smsReminderNumber``."""
-    booking = await sb.cal_book(attendee={**BOB_INPUT, "phoneNumber": PHONE})
+    resp = await sb.root.post("/_sandbox/calcom/options", json={"meeting_payload": "flat"})
+    assert resp.status_code == 200, resp.text
+    await sb.cal_book(attendee={**BOB_INPUT, "phoneNumber": PHONE},
+                      bookingFieldsResponses={"smsReminderNumber": PHONE})  # fmt: skip
+    booking = (await sb.cal_hooks())[0]["payload"]
     await sb.cal_control(f"/bookings/{booking['uid']}/meeting-ended")
     body = only(await sb.cal_hooks(), "MEETING_ENDED")
     assert body["smsReminderNumber"] == PHONE
@@ -301,6 +309,8 @@ async def test_flat_row_phone_from_sms_reminder_number(sb: Sandbox) -> None:
     del thinner["responses"]["attendeePhoneNumber"]
     assert cal(thinner).attendees[0].phone == PHONE
     thinner["smsReminderNumber"] = None
+    assert cal(thinner).attendees[0].phone == PHONE  # responses.smsReminderNumber still has it
+    thinner["responses"].pop("smsReminderNumber", None)
     assert cal(thinner).attendees[0].phone is None
 
 

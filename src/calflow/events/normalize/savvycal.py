@@ -114,7 +114,9 @@ def scheduler_index(event: Mapping[str, Any], attendees: tuple[Person, ...]) -> 
     """Index in ``attendees`` (organizers left out) of the person who booked."""
     raw = [a for a in as_maps(event.get("attendees")) if a.get("is_organizer") is not True]
     found = next((i for i, a in enumerate(raw) if a.get("is_scheduler") is True), None)
-    return found if found is not None else index_of(attendees, None)
+    if found is not None:  # older payloads flagged the scheduler; the documented one names them
+        return found
+    return index_of(attendees, as_map(event.get("scheduler")).get("email"))
 
 
 def give_phone(
