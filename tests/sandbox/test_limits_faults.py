@@ -6,7 +6,7 @@ import time
 
 from calflow.sandbox import SandboxConfig
 
-from ._support import API_KEY, BOOKINGS, Sandbox, make_sandbox
+from ._support import API_KEY, BOOKINGS, CLOCK, Sandbox, make_sandbox
 
 
 async def test_rate_limit_headers_and_429() -> None:
@@ -69,7 +69,8 @@ async def test_faults_do_not_touch_state(sb: Sandbox) -> None:
 async def test_seed_is_deterministic_and_varied() -> None:
     states = []
     for _ in range(2):
-        async for sb in make_sandbox(SandboxConfig(api_key=API_KEY, seed=40, random_seed=7)):
+        config = SandboxConfig(api_key=API_KEY, seed=40, random_seed=7, clock_start=CLOCK)
+        async for sb in make_sandbox(config):
             states.append(await sb.state())
     first, second = states
     assert [b["uid"] for b in first["bookings"]] == [b["uid"] for b in second["bookings"]]
@@ -82,7 +83,9 @@ async def test_seed_is_deterministic_and_varied() -> None:
 
 
 async def test_seeded_bookings_listable_past_and_upcoming() -> None:
-    async for sb in make_sandbox(SandboxConfig(api_key=API_KEY, seed=30, rate_limit_per_min=0)):
+    async for sb in make_sandbox(
+        SandboxConfig(api_key=API_KEY, seed=30, rate_limit_per_min=0, clock_start=CLOCK)
+    ):
         past = await sb.api.get("/v2/bookings", headers=BOOKINGS, params={"status": "past"})
         upcoming = await sb.api.get("/v2/bookings", headers=BOOKINGS, params={"status": "upcoming"})
         assert past.json()["data"] and upcoming.json()["data"]

@@ -9,7 +9,7 @@ import httpx
 from calflow.sandbox import SandboxConfig, SandboxRuntime
 from calflow.sandbox.savvycal import SavvycalSimulator
 
-from ._support import ALL, TOKEN, make_sandbox
+from ._support import ALL, CLOCK, TOKEN, make_sandbox
 
 
 async def test_rate_limit_429_with_retry_after() -> None:
@@ -25,7 +25,7 @@ async def test_rate_limit_429_with_retry_after() -> None:
 
 
 async def test_faults_and_reset() -> None:
-    async for sc in make_sandbox(SandboxConfig(savvycal_token=TOKEN, seed=5)):
+    async for sc in make_sandbox(SandboxConfig(savvycal_token=TOKEN, seed=5, clock_start=CLOCK)):
         await sc.root.post("/_sandbox/faults", json={"fail_rate": 1})
         statuses = {(await sc.api.get("/v1/me")).status_code for _ in range(20)}
         assert statuses <= {500, 502, 503} and statuses
