@@ -13,7 +13,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +142,9 @@ def stack_defaults(stack: Stack) -> Iterator[Stack]:
 
 
 def slot_window() -> dict[str, str]:
-    """Tomorrow to a week later: the sandbox's event types are open then."""
-    first = date.today() + timedelta(days=1)
+    """Tomorrow (UTC: the local date may still be today's) to a week later: the sandbox's
+    event types are open then."""
+    first = datetime.now(UTC).date() + timedelta(days=1)
     return {"start": first.isoformat(), "end": (first + timedelta(days=6)).isoformat()}
 
 

@@ -6,6 +6,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,6 +19,9 @@ API_KEY = "cal_live_testkey"
 BOOKINGS = {"cal-api-version": "2024-08-13"}
 SLOTS = {"cal-api-version": "2024-09-04"}
 EVENT_TYPES = {"cal-api-version": "2024-06-14"}
+CLOCK = datetime(2030, 1, 7, 6, 10, tzinfo=UTC)
+"""The sandbox clock's start (``SandboxConfig.clock_start``): a Monday, 06:10 UTC, so the
+first open slot is that same day and nothing depends on when the tests run."""
 
 
 @dataclass

@@ -8,10 +8,11 @@ import pytest
 
 from calflow.sandbox import SandboxConfig
 
-from ._support import API_KEY, Sandbox, make_sandbox
+from ._support import API_KEY, CLOCK, Sandbox, make_sandbox
 
 
 @pytest.fixture
 async def sb() -> AsyncIterator[Sandbox]:
-    async for sandbox in make_sandbox(SandboxConfig(api_key=API_KEY, rate_limit_per_min=0)):
+    config = SandboxConfig(api_key=API_KEY, rate_limit_per_min=0, clock_start=CLOCK)
+    async for sandbox in make_sandbox(config):
         yield sandbox

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -103,10 +104,10 @@ async def test_create_errors(
 
 
 async def test_outside_working_hours_is_unavailable(sb: Sandbox) -> None:
-    # Slot 20 is on a later day than today (16 slots a day), so its 02:00Z is never
-    # within the minimum notice, whatever the time of day the test runs at.
-    start = await sb.first_slot(index=20)
-    night = start[:11] + "02:00:00Z"
+    # 02:00 UTC of the day after the first open slot: never past nor too soon (02:00 of the
+    # first slot's own day is past when the tests run after 02:00 and that day is today)
+    day = date.fromisoformat((await sb.first_slot())[:10]) + timedelta(days=1)
+    night = f"{day}T02:00:00Z"
     response = await sb.book(night)
     assert response.status_code == 400
     assert "not available" in response.json()["error"]["message"]

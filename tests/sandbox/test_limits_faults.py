@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from calflow.sandbox import SandboxConfig
+import pytest
 
-from ._support import API_KEY, BOOKINGS, Sandbox, make_sandbox
+from calflow.sandbox import SandboxConfig, SandboxRuntime
+from calflow.sandbox.calcom import CalcomSimulator
+
+from ._support import API_KEY, BOOKINGS, CLOCK, Sandbox, make_sandbox
 
 
 async def test_rate_limit_headers_and_429() -> None:
@@ -69,7 +74,8 @@ async def test_faults_do_not_touch_state(sb: Sandbox) -> None:
 async def test_seed_is_deterministic_and_varied() -> None:
     states = []
     for _ in range(2):
-        async for sb in make_sandbox(SandboxConfig(api_key=API_KEY, seed=40, random_seed=7)):
+        config = SandboxConfig(api_key=API_KEY, seed=40, random_seed=7, clock_start=CLOCK)
+        async for sb in make_sandbox(config):
             states.append(await sb.state())
     first, second = states
     assert [b["uid"] for b in first["bookings"]] == [b["uid"] for b in second["bookings"]]
@@ -82,7 +88,9 @@ async def test_seed_is_deterministic_and_varied() -> None:
 
 
 async def test_seeded_bookings_listable_past_and_upcoming() -> None:
-    async for sb in make_sandbox(SandboxConfig(api_key=API_KEY, seed=30, rate_limit_per_min=0)):
+    async for sb in make_sandbox(
+        SandboxConfig(api_key=API_KEY, seed=30, rate_limit_per_min=0, clock_start=CLOCK)
+    ):
         past = await sb.api.get("/v2/bookings", headers=BOOKINGS, params={"status": "past"})
         upcoming = await sb.api.get("/v2/bookings", headers=BOOKINGS, params={"status": "upcoming"})
         assert past.json()["data"] and upcoming.json()["data"]
@@ -94,3 +102,26 @@ async def test_reset_and_clock(sb: Sandbox) -> None:
     assert clock.json()["offset_s"] == 3600
     assert (await sb.root.post("/_sandbox/reset")).json() == {"reset": True}
     assert (await sb.state())["bookings"] == []
+
+
+async def test_a_pinned_clock_starts_at_clock_start_ticks_shifts_and_restarts() -> None:
+    runtime = SandboxRuntime.from_config(SandboxConfig(clock_start=CLOCK))
+    assert CLOCK <= runtime.now() < CLOCK + timedelta(seconds=5)
+    runtime.clock_offset_s = 3600
+    assert runtime.now() - CLOCK >= timedelta(hours=1)
+    runtime.reset()
+    assert CLOCK <= runtime.now() < CLOCK + timedelta(seconds=5)
+    with pytest.raises(ValueError, match="aware"):
+        SandboxConfig(clock_start=datetime(2030, 1, 7, 6, 10))
+
+
+def test_seeded_bookings_stay_in_working_hours_across_a_dst_change() -> None:
+    # a seeded reschedule by whole days across the change keeps the local time: the same UTC
+    # time put one at 17:00 in Paris on 2027-03-30
+    now = datetime(2027, 3, 27, 12, tzinfo=UTC)  # the day before Europe's change
+    sim = CalcomSimulator(SandboxRuntime.from_config(SandboxConfig(seed=400, clock_start=now)))
+    paris = ZoneInfo("Europe/Paris")  # the first host of every seeded event type
+    for booking in sim.state.bookings.values():
+        start, end = booking.start.astimezone(paris), booking.end.astimezone(paris)
+        assert start.weekday() < 5 and start.hour >= 9, (booking.uid, start)
+        assert (end.hour, end.minute) <= (17, 0) and end.date() == start.date(), booking.uid

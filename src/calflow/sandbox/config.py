@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -42,6 +43,10 @@ class SandboxConfig:
         smtp_port: the SMTP sink's port (0: any free port); ``None``: no sink is started.
         smtp_username: with ``smtp_password``, the login the sink requires (``None``: none).
         smtp_password: the sink's password.
+        clock_start: the sandbox's "now" when it starts (and again after a reset), from
+            which its clock ticks at the real pace; ``None``: the real clock. Tests pin
+            it so that slots, seed data and "past" or "too early" never depend on the
+            day or the hour they run.
     """
 
     seed: int = 0
@@ -63,6 +68,7 @@ class SandboxConfig:
     smtp_port: int | None = None
     smtp_username: str | None = None
     smtp_password: str | None = None
+    clock_start: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.api_key is None:
@@ -73,6 +79,8 @@ class SandboxConfig:
             self.twilio_account_sid = f"AC{secrets.token_hex(16)}"
         if self.twilio_auth_token is None:
             self.twilio_auth_token = secrets.token_hex(16)
+        if self.clock_start is not None and self.clock_start.utcoffset() is None:
+            raise ValueError("clock_start must be an aware datetime")
 
     @property
     def resolved_api_key(self) -> str:
@@ -113,6 +121,7 @@ class SandboxRuntime:
     latency_ms: float = 0.0
     clock_offset_s: float = 0.0
     fault_rng: random.Random = field(default_factory=random.Random)
+    clock_started: float = field(default_factory=time.monotonic)
 
     @classmethod
     def from_config(cls, config: SandboxConfig) -> SandboxRuntime:
@@ -125,12 +134,20 @@ class SandboxRuntime:
         )
 
     def now(self) -> datetime:
-        """The sandbox's notion of now (UTC, shifted by ``POST /_sandbox/clock``)."""
-        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)
+        """The sandbox's notion of now (UTC, shifted by ``POST /_sandbox/clock``): the real
+        clock, or ``config.clock_start`` plus the time elapsed since the (re)start."""
+        start = self.config.clock_start
+        if start is None:
+            base = datetime.now(UTC)
+        else:
+            elapsed = time.monotonic() - self.clock_started
+            base = start.astimezone(UTC) + timedelta(seconds=elapsed)
+        return base + timedelta(seconds=self.clock_offset_s)
 
     def reset(self) -> None:
         """Restore faults and clock to the configured values."""
         self.fail_rate = self.config.fail_rate
         self.latency_ms = self.config.latency_ms
         self.clock_offset_s = 0.0
+        self.clock_started = time.monotonic()
         self.fault_rng = random.Random(self.config.random_seed + 1)

@@ -13,6 +13,10 @@ from calflow.sandbox import SandboxConfig, create_sandbox_app
 from calflow.sandbox.app import SandboxHandle
 from calflow.sandbox.savvycal import SavvycalSimulator
 
+from .._support import CLOCK
+
+__all__ = ["ALL", "CLOCK", "TOKEN", "Captured", "Sandbox", "make_sandbox"]
+
 TOKEN = "pt_secret_testtoken"
 ALL: dict[str, str | int] = {
     "period": "all",

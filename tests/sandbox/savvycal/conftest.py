@@ -8,10 +8,11 @@ import pytest
 
 from calflow.sandbox import SandboxConfig
 
-from ._support import TOKEN, Sandbox, make_sandbox
+from ._support import CLOCK, TOKEN, Sandbox, make_sandbox
 
 
 @pytest.fixture
 async def sc() -> AsyncIterator[Sandbox]:
-    async for sandbox in make_sandbox(SandboxConfig(seed=60, savvycal_token=TOKEN)):
+    config = SandboxConfig(seed=60, savvycal_token=TOKEN, clock_start=CLOCK)
+    async for sandbox in make_sandbox(config):
         yield sandbox

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from ._support import ALL, Sandbox
 
@@ -52,7 +52,7 @@ async def test_cursor_stable_when_events_are_added(sc: Sandbox) -> None:
 
 
 async def test_default_filters_are_narrow(sc: Sandbox) -> None:
-    now = datetime.now(UTC)
+    now = sc.sim.runtime.now()
     default = await sc.walk(period="", state="", attendance="", limit=100)
     assert default, "some upcoming confirmed events"
     assert all(e["state"] == "confirmed" for e in default)

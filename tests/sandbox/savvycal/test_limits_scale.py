@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import httpx
+import pytest
 
 from calflow.sandbox import SandboxConfig, SandboxRuntime
 from calflow.sandbox.savvycal import SavvycalSimulator
 
-from ._support import ALL, TOKEN, make_sandbox
+from ._support import ALL, CLOCK, TOKEN, make_sandbox
 
 
 async def test_rate_limit_429_with_retry_after() -> None:
@@ -25,7 +27,7 @@ async def test_rate_limit_429_with_retry_after() -> None:
 
 
 async def test_faults_and_reset() -> None:
-    async for sc in make_sandbox(SandboxConfig(savvycal_token=TOKEN, seed=5)):
+    async for sc in make_sandbox(SandboxConfig(savvycal_token=TOKEN, seed=5, clock_start=CLOCK)):
         await sc.root.post("/_sandbox/faults", json={"fail_rate": 1})
         statuses = {(await sc.api.get("/v1/me")).status_code for _ in range(20)}
         assert statuses <= {500, 502, 503} and statuses
@@ -61,3 +63,14 @@ async def test_large_seed_paginates_fast() -> None:
         assert page.status_code == 200 and len(page.json()["entries"]) == 5
     state = sim.state_json()
     assert state["event_count"] == 10_000 and len(state["events"]) == 200
+
+
+@pytest.mark.parametrize("day", range(7))
+def test_about_a_third_of_the_seeded_events_are_upcoming_on_any_day(day: int) -> None:
+    # counted in calendar days back from "now", a Thursday's 60 events were all in the past
+    now = CLOCK + timedelta(days=day, hours=13 * day)
+    config = SandboxConfig(savvycal_token=TOKEN, seed=60, clock_start=now)
+    events = SavvycalSimulator(SandboxRuntime.from_config(config)).state.events.values()
+    upcoming = [e for e in events if e.start > now]
+    assert 12 <= len(upcoming) <= 24, (now, len(upcoming))
+    assert {"confirmed", "awaiting_approval"} <= {e.state for e in upcoming}

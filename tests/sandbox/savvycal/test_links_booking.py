@@ -74,7 +74,7 @@ async def test_booking_validation_and_conflict(sc: Sandbox) -> None:
         e
         for e in sc.sim.state.events.values()
         if e.state == "confirmed" and e.source == "seed" and e.host_id == sc.sim.state.me.id
-        and e.start > datetime.now(e.start.tzinfo)
+        and e.start > sc.sim.runtime.now()
         and e.duration == 30
     )  # fmt: skip
     clash = await sc.api.post(
@@ -115,7 +115,8 @@ async def test_approval_flow_and_controls(sc: Sandbox) -> None:
         },
     )
     assert web.status_code == 201 and web.json()["scope"]["slug"] == "acme"
-    new_slot = await sc.slot("30min", 5)
+    # a slot of the event's own link (60 min, on the hour); one of "30min" may start at :30
+    new_slot = await sc.slot("team-intro", 5)
     moved = await sc.root.post(
         f"/_sandbox/savvycal/events/{web.json()['id']}/reschedule",
         json={"start_at": new_slot["start_at"], "reschedule_reason": "Moved"},

@@ -97,13 +97,14 @@ def seed_bookings(state: CalcomState, count: int, now: datetime) -> None:
             booking.cancellation_reason = rng.choice(["Schedule conflict", "No longer needed", ""])
             booking.cancelled_by_email = booking.attendees[0].email
         elif roll < 0.27 and made < count:
-            moved = start + timedelta(days=rng.choice([1, 2, 7]))
+            # the same local time days later (across a DST change, the same UTC time is not)
+            moved = (local + timedelta(days=rng.choice([1, 2, 7]))).astimezone(UTC)
             moved_end = moved + timedelta(minutes=et.length)
             clash = any(
                 b.start < moved_end and moved < b.end and b.blocks_time()
                 for b in state.bookings.values()
             )
-            if moved.weekday() < 5 and not clash:
+            if moved.astimezone(local.tzinfo).weekday() < 5 and not clash:
                 new = _make(state, rng, et, moved, now, attendee=booking.attendees[0])
                 new.rescheduled_from_uid = booking.uid
                 new.rescheduling_reason = "Seeded reschedule"

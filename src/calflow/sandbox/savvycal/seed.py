@@ -12,7 +12,7 @@ import bisect
 import math
 import random
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -74,24 +74,31 @@ def _weighted(states: list[tuple[str, int]]) -> tuple[list[str], list[float]]:
     return [s for s, _ in states], cumulative
 
 
-def _weekdays_before(day: datetime, count: int) -> datetime:
-    """The day ``count`` weekdays before ``day`` (counted, so the past share does not
-    depend on which weekday today is)."""
-    while count > 0:
-        day -= timedelta(days=1)
-        if day.weekday() < 5:
-            count -= 1
-    return day
+def _day_slots(day: date, zone: ZoneInfo) -> list[datetime]:
+    """The 30-minute working slot starts (UTC) of ``day`` (none on a weekend)."""
+    if day.weekday() >= 5:
+        return []
+    first = datetime.combine(day, time(9), tzinfo=zone).astimezone(UTC)
+    return [first + timedelta(minutes=30 * i) for i in range(_SLOTS_PER_DAY)]
 
 
-def _grid(start_day: datetime, zone: ZoneInfo) -> Iterator[datetime]:
-    """Every 30-minute working slot start (UTC) from ``start_day`` on, forever."""
-    day = start_day.date()
+def _slots_back(now: datetime, zone: ZoneInfo, count: int) -> datetime:
+    """The working slot ``count`` slots of the grid before ``now`` (nights and weekends
+    skipped)."""
+    day = now.astimezone(zone).date()
     while True:
-        if day.weekday() < 5:
-            first = datetime.combine(day, time(9), tzinfo=zone).astimezone(UTC)
-            for i in range(_SLOTS_PER_DAY):
-                yield first + timedelta(minutes=30 * i)
+        before = [s for s in _day_slots(day, zone) if s < now]
+        if count <= len(before):
+            return before[len(before) - count]
+        count -= len(before)
+        day -= timedelta(days=1)
+
+
+def _grid(first_slot: datetime, zone: ZoneInfo) -> Iterator[datetime]:
+    """Every 30-minute working slot start (UTC) from ``first_slot`` on, forever."""
+    day = first_slot.astimezone(zone).date()
+    while True:
+        yield from (s for s in _day_slots(day, zone) if s >= first_slot)
         day += timedelta(days=1)
 
 
@@ -184,9 +191,9 @@ def seed_events(state: SavvycalState, count: int, now: datetime) -> None:
     links = list(state.links.values())
     by_slug = {link.slug: link for link in links}
     zone = ZoneInfo(OWNER_ZONE)
-    # ~2 slots per event, 16 slots per weekday: start far enough back for ~70 % past.
-    past_weekdays = math.ceil(0.7 * count * 2.0 / _SLOTS_PER_DAY)
-    grid = _grid(_weekdays_before(now.astimezone(zone), past_weekdays), zone)
+    # ~2 slots per event: start that many working slots back for ~70 % past, whatever the
+    # weekday and the hour (calendar days back left none upcoming on a Thursday evening)
+    grid = _grid(_slots_back(now, zone, math.ceil(0.7 * count * 2.0)), zone)
     past_states, past_cum = _weighted(_PAST_STATES)
     future_states, future_cum = _weighted(_FUTURE_STATES)
     events: list[Event] = []
