@@ -3,9 +3,10 @@
 Three body shapes (see PROVIDERS.md):
 
 * booking triggers: ``{"triggerEvent", "createdAt", "payload": {…CalendarEvent…}}``;
-* ``MEETING_STARTED`` / ``MEETING_ENDED``: flat ``{"triggerEvent", …booking row}``: no
-  ``payload``, and the row's ``createdAt`` is when the *booking* was made, not when the
-  delivery was sent, so those events occur when received;
+* ``MEETING_STARTED`` / ``MEETING_ENDED``: the newer nested ``{"triggerEvent",
+  "createdAt", "payload": <booking row>}`` or the older flat ``{"triggerEvent", …booking
+  row}`` (no ``payload``; the row's ``createdAt`` is when the *booking* was made, so a flat
+  one occurs when received); the host is under ``user`` in both (no ``organizer``);
 * ``BOOKING_NO_SHOW_UPDATED``: ``payload {message, attendees [{email, noShow}],
   bookingUid, bookingId}``, listing only the attendees whose flag changed.
 
