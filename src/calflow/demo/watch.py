@@ -29,6 +29,15 @@ def _in(iso: str) -> str:
     return f"in {left / 60:.0f} min" if left < 7200 else f"in {left / 3600:.0f} h"
 
 
+def scheduled_due(run: dict[str, Any]) -> str | None:
+    """The time a run waits for, or None.
+
+    A run woken to look again (its booking moved or ended) is due at the moment of the
+    wake, its ``updated_at``: that is not a time it waits for, so it is not told."""
+    due: str | None = run["next_due_at"]
+    return None if due == run["updated_at"] else due
+
+
 @dataclass
 class Watcher:
     """What the demo has seen so far; :meth:`run` keeps it current until cancelled."""
@@ -130,7 +139,7 @@ class Watcher:
         for row in reversed(rows):
             before = self.runs.get(row["id"])
             self.runs[row["id"]] = row
-            due = row["next_due_at"]
+            due = scheduled_due(row)
             history = self.due.setdefault(row["id"], [])
             head = f"{row['workflow']} {self.label(row['booking_uid'])}"
             if before is None and row["status"] not in FINAL:
