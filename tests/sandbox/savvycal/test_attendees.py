@@ -136,6 +136,7 @@ def test_each_attendee_change_is_one_signed_delivery_and_the_event_shows_it() ->
     assert emails(bob_added["payload"]["event"]) == ["grace@example.org", ANN["email"],
                                                     BOB["email"]]  # fmt: skip
     assert ann_left["payload"]["attendee"]["email"] == ANN["email"]
+    assert ann_left["payload"]["attendee"]["response_status"] == "declined"
     assert emails(ann_left["payload"]["event"]) == ["grace@example.org", BOB["email"]]
     assert set(bob_moved["payload"]) == {"event", "attendee", "previous_event"}
     assert bob_moved["payload"]["event"]["id"] == new["id"]
