@@ -186,3 +186,25 @@ def test_calflows_own_seat_booking_is_the_same_change_as_cal_coms_webhook() -> N
     )  # fmt: skip
     assert (left.kind, left.seat) == ("attendee_cancelled", "ann@example.com")
     assert left.dedupe_key() == cal(rb.seat_cancel()).dedupe_key()
+
+
+def test_savvycal_attendee_reschedule_names_the_event_left_and_flat_bodies_still_read() -> None:
+    """The inferred ``{event, attendee, previous_event}`` of a move to another session
+    (docs/DESIGN.md, "SavvyCal per-attendee deliveries"), and a flat Event payload."""
+    ann, bob = savvy_attendee("Ann Lee", "a@x.io"), savvy_attendee("Bob Stone", "b@x.io")
+    left = savvy_event(ann)
+    there = {**savvy_event(bob), "id": "event_group2", "start_at": "2031-03-05T15:00:00Z",
+             "end_at": "2031-03-05T16:00:00Z"}  # fmt: skip
+    moved = savvy("event.attendee.rescheduled",
+                  {"event": there, "attendee": bob, "previous_event": left})  # fmt: skip
+    assert (moved.kind, moved.seat) == ("attendee_rescheduled", "b@x.io")
+    assert (moved.booking_uid, moved.previous_uid) == ("event_group2", "event_group1")
+    assert moved.start == datetime(2031, 3, 5, 15, tzinfo=UTC)
+    same = savvy("event.attendee.rescheduled",
+                 {"event": savvy_event(ann, bob), "attendee": bob,
+                  "previous_event": savvy_event(ann)})  # fmt: skip
+    assert same.previous_uid is None  # the same event: nothing was left
+    flat = savvy("event.attendee.added", savvy_event(bob))  # no wrapper, one attendee
+    assert (flat.kind, flat.seat, flat.booking_uid) == ("attendee_added", "b@x.io", "event_group1")
+    crowd = savvy("event.attendee.added", savvy_event(ann, bob))  # flat, no attendee named
+    assert crowd.seat is None and crowd.party == ("a@x.io", "b@x.io")

@@ -9,7 +9,11 @@ events. ``event.changed`` carries the Event under ``payload.event``
 event (``attendee_added``, ``attendee_cancelled``, ``attendee_rescheduled``): the event's
 ``seat`` is that attendee (``payload.attendee`` when given, else the only attendee who
 is not the organizer), so they start and end only that attendee's runs, as Cal.com
-seats do. ``poll.response.*``, ``workflow.action.triggered`` and types calflow does not
+seats do. SavvyCal documents no payload for these three; the shape read is inferred
+from ``EventChangedWebhook``: ``payload: {event, attendee}`` and, for a reschedule to
+another event, ``previous_event`` (the event the attendee left: ``previous_uid``), or a
+flat Event in ``payload`` (docs/DESIGN.md, "SavvyCal per-attendee deliveries").
+``poll.response.*``, ``workflow.action.triggered`` and types calflow does not
 know keep their names (kind ``other``).
 """
 
@@ -162,6 +166,9 @@ def normalize_savvycal(
     parts = event_parts(event, kind) if event else {}
     if kind in ATTENDEE_KINDS and parts:
         parts.update(_attendee_parts(payload, parts["attendees"]))
+        left = text(as_map(payload.get("previous_event")).get("id"))
+        if kind == "attendee_rescheduled" and left and left != booking_uid:
+            parts["previous_uid"] = left
     return BookingEvent(
         provider=PROVIDER,
         kind=kind,

@@ -48,6 +48,27 @@ def control_router(sim: SavvycalSimulator) -> APIRouter:
         event = sim.service.change(event_id, await json_body(request))
         return JSONResponse(event_json(sim.state, event))
 
+    @router.post("/events/{event_id}/attendees")
+    async def add_attendee(request: Request, event_id: str) -> JSONResponse:
+        """Add ``{display_name, email, time_zone, phone_number?, fields?}`` to the event
+        (``event.attendee.added``)."""
+        event = sim.service.attendees.add(event_id, await json_body(request))
+        return JSONResponse(event_json(sim.state, event), status_code=201)
+
+    @router.post("/events/{event_id}/attendees/{attendee}/cancel")
+    async def cancel_attendee(event_id: str, attendee: str) -> JSONResponse:
+        """One attendee (id or email) leaves a group session (``event.attendee.canceled``;
+        the last one cancels the event, ``event.canceled``)."""
+        event = sim.service.attendees.cancel(event_id, attendee)
+        return JSONResponse(event_json(sim.state, event))
+
+    @router.post("/events/{event_id}/attendees/{attendee}/reschedule")
+    async def reschedule_attendee(request: Request, event_id: str, attendee: str) -> JSONResponse:
+        """One attendee moves to ``{start_at, end_at?}`` (``event.attendee.rescheduled``);
+        answers the session they are now on."""
+        event = sim.service.attendees.reschedule(event_id, attendee, await json_body(request))
+        return JSONResponse(event_json(sim.state, event))
+
     @router.post("/flush")
     async def flush() -> JSONResponse:
         """Wait for every pending webhook delivery (retries included)."""

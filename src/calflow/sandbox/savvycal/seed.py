@@ -20,6 +20,8 @@ from calflow.sandbox.savvycal.state import Attendee, Event, Link, Person, Savvyc
 
 T = TypeVar("T")
 OWNER_ZONE = "America/New_York"
+GROUP_SIZE = 10
+"""Attendees a session of the ``workshop`` link holds (the organizer not counted)."""
 _SLOTS_PER_DAY = 16  # 9:00-17:00 in 30-minute slots
 _FIRST = ["Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Radia", "Tim"]
 _LAST = ["Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie"]
@@ -42,7 +44,8 @@ _FUTURE_STATES += [("awaiting_reschedule", 4), ("declined", 4)]
 
 def seed_static(state: SavvycalState, now: datetime) -> None:
     """The owner (``sam@example.com``), colleague ``jordan``, links ``30min``, ``discovery``
-    (requires approval), ``team-intro`` (round robin, scope ``acme``) and ``workshop`` (group).
+    (requires approval), ``team-intro`` (round robin, scope ``acme``) and ``workshop``
+    (group sessions of up to ``GROUP_SIZE`` attendees).
     """
     me = Person(state.new_id("user"), "sam@example.com", "Sam", "Rivera", OWNER_ZONE)
     jordan = Person(state.new_id("user"), "jordan@example.com", "Jordan", "Lee", "America/Chicago")
@@ -59,7 +62,7 @@ def seed_static(state: SavvycalState, now: datetime) -> None:
              [me.id, jordan.id], OWNER_ZONE, created,
              scope={"id": state.new_id("scope"), "name": "Acme Team", "slug": "acme"}),
         Link(state.new_id("link"), "workshop", "Group Workshop", "Group session.", [60], 60,
-             [me.id], OWNER_ZONE, created, buffer_after=0),
+             [me.id], OWNER_ZONE, created, buffer_after=0, group_size=GROUP_SIZE),
     ]  # fmt: skip
     state.links = {link.id: link for link in links}
 
@@ -243,7 +246,7 @@ def _event(
         created_at=created.replace(microsecond=0),
         attendees=[],
         location="Google Meet",
-        is_group_session=link.slug == "workshop",
+        is_group_session=link.group_size is not None,
         lazy_seed=rng.getrandbits(64),
         me_attending=host.id == state.me.id,
         source="seed",

@@ -53,6 +53,15 @@ def attendee_json(attendee: Attendee) -> dict[str, Any]:
     }
 
 
+def group_size(state: SavvycalState, event: Event) -> int:
+    """How many attendees (the organizer not counted) the event may hold: its link's
+    ``group_size`` for a group session, else 1."""
+    link = state.links.get(event.link_id)
+    if event.is_group_session and link is not None and link.group_size:
+        return link.group_size
+    return 1
+
+
 def link_preview(link: Link) -> dict[str, str]:
     """A Scheduling Link Preview ``{id, name, slug}``."""
     return {"id": link.id, "name": link.name, "slug": link.slug}
@@ -89,7 +98,7 @@ def event_json(state: SavvycalState, event: Event) -> dict[str, Any]:
         "original_end_at": iso(event.original_end or event.end),
         "conferencing": dict(event.conferencing),
         "is_group_session": event.is_group_session,
-        "maximum_group_size": max(len(event.attendees) - 1, 1) if event.is_group_session else 1,
+        "maximum_group_size": group_size(state, event),
         "link": link_preview(link) if link else None,
         "poll": None,
         "scope": dict(link.scope) if link and link.scope else None,

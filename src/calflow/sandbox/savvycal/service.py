@@ -2,39 +2,39 @@
 
 Every change emits its webhook through the dispatcher (booking on an approval link
 emits ``event.requested``; approving emits ``event.approved`` then ``event.created``).
+Changes of one attendee (added, canceled, rescheduled) are in :mod:`.attendees`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from calflow.sandbox.savvycal.attendees import GroupAttendees
 from calflow.sandbox.savvycal.errors import field_errors, message_error, not_found
+from calflow.sandbox.savvycal.people import new_attendee, person_errors
 from calflow.sandbox.savvycal.seed import conferencing, host_attendee, materialize, summary
 from calflow.sandbox.savvycal.serialize import parse_iso
 from calflow.sandbox.savvycal.state import Attendee, Event, Link, SavvycalState
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 WORK_START, WORK_END = time(9), time(17)
 
 
 class Emitter(Protocol):
     """What the service needs from the webhook dispatcher."""
 
-    def emit(self, type_: str, event: Event) -> None:
-        """Deliver ``type_`` with ``event`` as payload to every webhook."""
-
-
-def _zone(name: Any) -> ZoneInfo | None:
-    if not isinstance(name, str) or not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+    def emit(
+        self,
+        type_: str,
+        event: Event,
+        *,
+        attendee: Attendee | None = None,
+        previous: Event | None = None,
+    ) -> None:
+        """Deliver ``type_`` about ``event`` to every webhook (``attendee``, ``previous``:
+        the person and the event they left, for the per-attendee types)."""
 
 
 class EventService:
@@ -46,11 +46,22 @@ class EventService:
         self._state = state
         self._now = now
         self._emit = emitter
+        self.attendees = GroupAttendees(self)
+        """Changes of one attendee of an event."""
 
     @property
     def state(self) -> SavvycalState:
         """The current state."""
         return self._state()
+
+    @property
+    def emitter(self) -> Emitter:
+        """Where the changes' webhooks go."""
+        return self._emit
+
+    def now(self) -> datetime:
+        """The sandbox clock, to the second."""
+        return self._now().replace(microsecond=0)
 
     # lookups -----------------------------------------------------------
     def link(self, link_id: str) -> Link:
@@ -68,7 +79,7 @@ class EventService:
         return materialize(self.state, event)
 
     # availability -------------------------------------------------------
-    def _host_for(
+    def host_for(
         self, link: Link, start: datetime, end: datetime, ignore: str | None = None
     ) -> str | None:
         """The first host of ``link`` free for ``[start, end)``, if the time is open at all."""
@@ -102,7 +113,7 @@ class EventService:
                     for duration in link.durations:
                         start = cursor.astimezone(UTC)
                         end = start + timedelta(minutes=duration)
-                        if self._host_for(link, start, end) is not None:
+                        if self.host_for(link, start, end) is not None:
                             found.append({
                                 "start_at": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                                 "end_at": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -118,26 +129,16 @@ class EventService:
         """Create an event on ``link_id`` (422 with field errors when invalid or not open)."""
         link = self.link(link_id)
         data = body if isinstance(body, dict) else {}
-        errors: dict[str, list[str]] = {}
-        for name in ("display_name", "email", "start_at", "end_at", "time_zone"):
+        errors = person_errors(data)
+        for name in ("start_at", "end_at"):
             value = data.get(name)
             if not isinstance(value, str) or not value.strip():
                 errors[name] = ["can't be blank"]
-        if "email" not in errors and not _EMAIL.match(data["email"]):
-            errors["email"] = ["has invalid format"]
-        if "time_zone" not in errors and _zone(data["time_zone"]) is None:
-            errors["time_zone"] = ["is invalid"]
         start, end = parse_iso(data.get("start_at")), parse_iso(data.get("end_at"))
         if "start_at" not in errors and start is None:
             errors["start_at"] = ["is invalid"]
         if "end_at" not in errors and end is None:
             errors["end_at"] = ["is invalid"]
-        phone = data.get("phone_number")
-        if phone is not None and not isinstance(phone, str):
-            errors["phone_number"] = ["is invalid"]
-        fields = data.get("fields", [])
-        if not isinstance(fields, list) or not all(isinstance(f, dict) for f in fields):
-            errors["fields"] = ["is invalid"]
         metadata = data.get("metadata", {})
         if not isinstance(metadata, dict):
             errors["metadata"] = ["is invalid"]
@@ -147,7 +148,7 @@ class EventService:
         duration = int((end - start).total_seconds() // 60)
         if (end - start).total_seconds() % 60 or duration not in link.durations:
             raise field_errors({"end_at": ["does not match an available duration"]})
-        host_id = self._host_for(link, start, end)
+        host_id = self.host_for(link, start, end)
         if host_id is None:
             raise field_errors({"start_at": ["is not an available time slot"]})
         return self._create(link, host_id, data, start, end, source)
@@ -156,22 +157,20 @@ class EventService:
         self, link: Link, host_id: str, data: dict[str, Any], start: datetime, end: datetime,
         source: str,
     ) -> Event:  # fmt: skip
+        scheduler = new_attendee(self.state, data, scheduler=True)
+        metadata = dict(data.get("metadata", {}))
+        event = self.new_event(link, host_id, start, end, scheduler, metadata, source)
+        self._emit.emit("event.requested" if link.requires_approval else "event.created", event)
+        return event
+
+    def new_event(
+        self, link: Link, host_id: str, start: datetime, end: datetime, scheduler: Attendee,
+        metadata: dict[str, Any], source: str,
+    ) -> Event:  # fmt: skip
+        """Store a new event of ``link`` hosted by ``host_id`` (no webhook sent)."""
         st = self.state
-        name = data["display_name"].strip()
-        first, _, last = name.partition(" ")
-        scheduler = Attendee(
-            id=st.new_id("attendee"),
-            email=data["email"].strip(),
-            display_name=name,
-            first_name=first,
-            last_name=last,
-            time_zone=data["time_zone"],
-            phone_number=data.get("phone_number"),
-            is_scheduler=True,
-            fields=[dict(f) for f in data.get("fields", [])],
-        )
         host = st.people[host_id]
-        now = self._now().replace(microsecond=0)
+        now = self.now()
         event = Event(
             seq=st.next_seq(),
             id=st.new_id("event"),
@@ -186,14 +185,14 @@ class EventService:
             attendees=[host_attendee(st.rng, host), scheduler],
             location="Google Meet",
             conferencing=conferencing(st.rng),
-            metadata=dict(data.get("metadata", {})),
+            metadata=metadata,
             me_attending=host_id == st.me.id,
             buffer_before=link.buffer_before,
             buffer_after=link.buffer_after,
+            is_group_session=link.group_size is not None,
             source=source,
         )
         st.add_event(event)
-        self._emit.emit("event.requested" if link.requires_approval else "event.created", event)
         return event
 
     def cancel(self, event_id: str, reason: Any) -> Event:
@@ -243,7 +242,7 @@ class EventService:
         if event.state in ("canceled", "declined"):
             raise message_error(422, f"Event is {event.state}")
         link = self.link(event.link_id)
-        host_id = self._host_for(link, start, end, ignore=event.id)
+        host_id = self.host_for(link, start, end, ignore=event.id)
         if host_id is None:
             raise field_errors({"start_at": ["is not an available time slot"]})
         if event.original_start is None:

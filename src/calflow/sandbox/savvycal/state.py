@@ -60,7 +60,8 @@ class Attendee:
 
 @dataclass(slots=True)
 class Link:
-    """A scheduling link; ``host_ids`` with several people means round robin."""
+    """A scheduling link; ``host_ids`` with several people means round robin, a
+    ``group_size`` makes its events group sessions of at most that many attendees."""
 
     id: str
     slug: str
@@ -79,6 +80,7 @@ class Link:
     buffer_after: int = 0
     fields: list[dict[str, Any]] = field(default_factory=list)
     state: str = "active"
+    group_size: int | None = None
 
 
 @dataclass(slots=True)

@@ -2,7 +2,12 @@
 
 Body ``{"type", "id": "payload_…", "version": "2020-11-18", "occurred_at", "payload"}``
 (compact JSON); ``payload`` is the Event, except for ``event.changed`` where it is
-``{"event": Event}`` (the ``EventChangedWebhook`` schema). Headers
+``{"event": Event}`` (the ``EventChangedWebhook`` schema) and for the per-attendee types
+``event.attendee.added / canceled / rescheduled``, where it is ``{"event": Event,
+"attendee": EventAttendee}`` plus, for a reschedule, ``"previous_event": Event`` (the
+event the attendee left). SavvyCal documents no payload for those three: the shape is
+inferred from ``EventChangedWebhook`` (see ``docs/DESIGN.md``, "SavvyCal per-attendee
+deliveries"). Headers
 ``x-savvycal-signature: sha256=<HEX>``, the uppercase hex HMAC-SHA256 of the raw body
 keyed by the webhook's secret, and ``x-savvycal-webhook-id`` (the webhook's id). A
 non-2xx answer or a transport error is retried with exponential backoff (``attempts``
@@ -23,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from calflow.sandbox.savvycal.serialize import WEBHOOK_VERSION, event_json, iso
-from calflow.sandbox.savvycal.state import Delivery, Event, SavvycalState, Webhook
+from calflow.sandbox.savvycal.serialize import WEBHOOK_VERSION, attendee_json, event_json, iso
+from calflow.sandbox.savvycal.state import Attendee, Delivery, Event, SavvycalState, Webhook
 
 USER_AGENT = "SavvyCal Webhooks (https://savvycal.com)"
 
@@ -34,9 +39,29 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().upper()
 
 
-def _payload(type_: str, event: dict[str, Any]) -> dict[str, Any]:
-    """The ``payload`` of a delivery of ``type_``: the Event, nested for event.changed."""
-    return {"event": event} if type_ == "event.changed" else event
+ATTENDEE_TYPES = ("event.attendee.added", "event.attendee.canceled", "event.attendee.rescheduled")
+
+
+def _payload(
+    state: SavvycalState,
+    type_: str,
+    event: Event,
+    attendee: Attendee | None,
+    previous: Event | None,
+) -> dict[str, Any]:
+    """The ``payload`` of a delivery of ``type_``: the Event, nested for event.changed and
+    beside the attendee (and the event they left) for the per-attendee types."""
+    body = event_json(state, event)
+    if type_ == "event.changed":
+        return {"event": body}
+    if type_ not in ATTENDEE_TYPES:
+        return body
+    nested: dict[str, Any] = {"event": body}
+    if attendee is not None:
+        nested["attendee"] = attendee_json(attendee)
+    if previous is not None:
+        nested["previous_event"] = event_json(state, previous)
+    return nested
 
 
 class WebhookDispatcher:
@@ -60,8 +85,16 @@ class WebhookDispatcher:
         self.backoff_s = backoff_s
         self._pending: set[asyncio.Task[None]] = set()
 
-    def emit(self, type_: str, event: Event) -> None:
-        """Deliver ``type_`` with the event as payload to every active webhook."""
+    def emit(
+        self,
+        type_: str,
+        event: Event,
+        *,
+        attendee: Attendee | None = None,
+        previous: Event | None = None,
+    ) -> None:
+        """Deliver ``type_`` about ``event`` to every active webhook (``attendee`` and
+        ``previous``: the person and the event left, for the per-attendee types)."""
         state = self._state()
         hooks = [h for h in state.webhooks.values() if h.state == "active"]
         if not hooks:
@@ -71,7 +104,7 @@ class WebhookDispatcher:
             "id": state.new_id("payload"),
             "version": WEBHOOK_VERSION,
             "occurred_at": iso(self._now()),
-            "payload": _payload(type_, event_json(state, event)),
+            "payload": _payload(state, type_, event, attendee, previous),
         }
         body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
         for hook in hooks:
