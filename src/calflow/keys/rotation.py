@@ -65,11 +65,15 @@ class KeysNotReady(CalflowError):
 
 @dataclass
 class KeyContext:
-    """What a ``calflow keys`` command works on: the database and this command's keys."""
+    """What a ``calflow keys`` command works on: the database and this command's keys.
+
+    ``sleep`` and ``clock`` (monotonic seconds) pace the waits for running processes.
+    """
 
     engine: Engine
     ring: KeyRing
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
 
     @classmethod
     def open(cls, settings: Settings) -> KeyContext:
@@ -420,10 +424,10 @@ def _lacking(running: Sequence[ProcessKeys], key: str) -> list[ProcessKeys]:
 def _wait(
     ctx: KeyContext, check: Callable[[], list[ProcessKeys]], wait_s: float
 ) -> list[ProcessKeys]:
-    deadline = time.monotonic() + wait_s
+    deadline = ctx.clock() + wait_s
     while True:
         found = check()
-        if not found or time.monotonic() >= deadline:
+        if not found or ctx.clock() >= deadline:
             return found
         ctx.sleep(_POLL_S)
 
