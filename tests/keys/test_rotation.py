@@ -358,6 +358,21 @@ def test_commands_with_keys_that_open_no_stored_secret_change_nothing(
         "integrations": 1, "replay_jobs": 1}  # fmt: skip
 
 
+def test_a_command_without_the_primary_key_retires_nothing(
+    settings: Settings, fleet: Fleet, tmp_path: Path
+) -> None:
+    (old,) = key_file(settings)
+    add_key(command(settings, fleet))
+    rotate(command(settings, fleet))
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / KEY_FILE_NAME).write_text(f"{old}\n")  # a copy from before the rotation
+    with pytest.raises(ConfigError, match="is not among this command's keys"):
+        retire(command(Settings(home=stale, database_url=f"sqlite:///{tmp_path}/calflow.db"),
+                       fleet))  # fmt: skip
+    assert read_key_file(stale / KEY_FILE_NAME) == [old]
+
+
 def test_keys_commands_never_create_a_key_file(tmp_path: Path, sqlite_url: str) -> None:
     with pytest.raises(ConfigError, match=r"no key file at .* CALFLOW_SECRET_KEYS is not set"):
         KeyContext.open(Settings(home=tmp_path))

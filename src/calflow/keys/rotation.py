@@ -305,6 +305,8 @@ def retire(ctx: KeyContext, keys: Sequence[str] = ()) -> RetireResult:
     states = registry.states(ctx.engine)
     primary = registry.recorded_primary(ctx.engine) or ctx.ring.primary
     held = ctx.ring.ids
+    if primary not in held:  # a stale key file: retiring its keys could leave it empty
+        raise ConfigError(_not_held_here(ctx, primary))
     if keys:
         candidates = list(dict.fromkeys(keys))
         for key in candidates:
