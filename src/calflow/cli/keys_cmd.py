@@ -42,9 +42,10 @@ def _run(action: Callable[[KeyContext], T]) -> T:
         raise typer.Exit(EXIT_NOT_READY) from None
 
 
-def _env_note(new_keys: str | None, when: str) -> None:
+def _env_note(new_keys: str | None, sentence: str) -> None:
+    """With env keys: what to do with the new list, then the list itself (on stdout)."""
     if new_keys:
-        console.print(f"{when}, set {ENV_VAR} for every calflow process to:", highlight=False)
+        console.print(sentence, highlight=False)
         typer.echo(new_keys)
 
 
@@ -84,7 +85,10 @@ def add_cmd(as_json: bool = JSON_OPTION) -> None:
         return
     console.print(f"staged key {result.key_id} ({result.keys_source})", highlight=False)
     if data["new_secret_keys"]:
-        _env_note(data["new_secret_keys"], "Now restart the processes one at a time; before each")
+        _env_note(
+            data["new_secret_keys"],
+            f"Restart every calflow process, one at a time, with {ENV_VAR} set to:",
+        )
     else:
         console.print("running processes re-read the key file by themselves; on other "
                       "machines, copy it there")  # fmt: skip
@@ -112,7 +116,11 @@ def rotate_cmd(
                   f"({result.keys_source})", highlight=False)  # fmt: skip
     for label in result.lagging:
         console.print(f"{label} had not followed yet; `calflow keys retire` checks it")
-    _env_note(data["new_secret_keys"], "At the next restart")
+    _env_note(
+        data["new_secret_keys"],
+        f"Processes follow the new key already; {ENV_VAR} "
+        "for their next start (the old key stays until `calflow keys retire`):",
+    )
     console.print("then: calflow keys retire")
 
 
@@ -142,4 +150,7 @@ def retire_cmd(
         console.print("nothing to retire: every key is the primary or staged")
         return
     console.print(f"retired {', '.join(result.retired)} ({result.keys_source})", highlight=False)
-    _env_note(data["new_secret_keys"], "At the next restart (one process at a time)")
+    _env_note(
+        data["new_secret_keys"],
+        f"Restart every calflow process, one at a time, with {ENV_VAR} set to:",
+    )
