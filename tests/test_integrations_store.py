@@ -15,8 +15,9 @@ from sqlalchemy import Engine, select
 from calflow.db import IntegrationRow, get_engine, migrate
 from calflow.errors import ConfigError, NotFoundError, ValidationError
 from calflow.integrations import MASK, Integration, IntegrationStore
+from calflow.keys.rotation import KeyContext, rotate
 from calflow.settings import Settings
-from calflow.vault import Vault, rotate_keys
+from calflow.vault import Vault
 from db_fixtures import clean_calflow_env, pg_database_url, pg_fresh_url, sqlite_url
 
 __all__ = ["clean_calflow_env", "pg_database_url", "pg_fresh_url", "sqlite_url"]
@@ -244,7 +245,7 @@ def test_no_secret_in_sqlite_files_or_logs(
     store.list()
     with pytest.raises(ConfigError):
         store.add("cal_com", "cal main", {}, {"api_key": SECRET})
-    rotate_keys(store._engine, settings)
+    rotate(KeyContext.open(settings))
     IntegrationStore.default(settings).get("cal main")
 
     assert "INSERT INTO integrations" in caplog.text  # echo really was on

@@ -14,8 +14,10 @@ from sqlalchemy import select
 from calflow.db import IntegrationRow, open_engine
 from calflow.errors import ConfigError
 from calflow.integrations import IntegrationStore
+from calflow.keys.ring import KeyRing
+from calflow.keys.rotation import KeyContext, rotate
 from calflow.settings import Settings
-from calflow.vault import ENV_SOURCE, KEY_FILE_NAME, Vault, rotate_keys
+from calflow.vault import ENV_SOURCE, KEY_FILE_NAME, Vault, key_id
 from db_fixtures import clean_calflow_env, sqlite_url
 
 __all__ = ["clean_calflow_env", "sqlite_url"]
@@ -156,7 +158,12 @@ def test_repr_shows_no_key(tmp_path: Path) -> None:
     assert "keys=1" in repr(vault)
 
 
-def test_rotate_keys_with_key_file(tmp_path: Path, sqlite_url: str) -> None:
+def _tokens(settings: Settings) -> list[str]:
+    with open_engine(settings).connect() as conn:
+        return list(conn.execute(select(IntegrationRow.secrets).order_by("name")).scalars())
+
+
+def test_rotate_with_key_file_and_no_process_running(tmp_path: Path, sqlite_url: str) -> None:
     settings = Settings(home=tmp_path)
     store = IntegrationStore.default(settings)
     store.add("cal_com", "a", {}, {"api_key": SECRET})
@@ -165,18 +172,18 @@ def test_rotate_keys_with_key_file(tmp_path: Path, sqlite_url: str) -> None:
     other_workspace.add("http", "c", {}, {"bearer": "x"})
     path = tmp_path / KEY_FILE_NAME
     old_key = path.read_text().strip()
-    stale_vault = Vault.from_settings(settings)
+    stale_vault = Vault(ring=KeyRing.from_file(path))  # another process's view of the file
 
-    result = rotate_keys(open_engine(settings), settings)
+    result = rotate(KeyContext.open(settings))
 
-    assert result.reencrypted == 3
+    assert result.total == 3
     assert result.keys_source == str(path)
     assert result.new_secret_keys is None
     keys = path.read_text().split()
     assert len(keys) == 2 and keys[1] == old_key
+    assert result.key_id == key_id(keys[0]) and result.previous == key_id(old_key)
     assert _mode(path) == 0o600
-    with open_engine(settings).connect() as conn:
-        tokens = conn.execute(select(IntegrationRow.secrets)).scalars().all()
+    tokens = _tokens(settings)
     only_new = Vault([keys[0]])
     assert sorted((only_new.decrypt_json(t) for t in tokens), key=str) == sorted(
         [{"api_key": SECRET}, {"token": "tok"}, {"bearer": "x"}], key=str
@@ -186,14 +193,14 @@ def test_rotate_keys_with_key_file(tmp_path: Path, sqlite_url: str) -> None:
     assert IntegrationStore.default(settings).get("a").value("api_key") == SECRET
 
 
-def test_rotate_keys_with_env_keys(tmp_path: Path, sqlite_url: str) -> None:
+def test_rotate_with_env_keys_and_no_process_running(tmp_path: Path, sqlite_url: str) -> None:
     old = Vault.generate_key()
     settings = Settings(home=tmp_path, secret_keys=old)
     IntegrationStore.default(settings).add("cal_com", "a", {}, {"api_key": SECRET})
 
-    result = rotate_keys(open_engine(settings), settings)
+    result = rotate(KeyContext.open(settings))
 
-    assert result.reencrypted == 1
+    assert result.total == 1
     assert result.keys_source == ENV_SOURCE
     assert result.new_secret_keys is not None
     new_list = result.new_secret_keys.get_secret_value()
@@ -201,26 +208,24 @@ def test_rotate_keys_with_env_keys(tmp_path: Path, sqlite_url: str) -> None:
     assert kept == old and new_key != old
     assert new_key not in repr(result) and old not in repr(result)
     assert not (tmp_path / KEY_FILE_NAME).exists()
-    with open_engine(settings).connect() as conn:
-        token = conn.execute(select(IntegrationRow.secrets)).scalar_one()
+    (token,) = _tokens(settings)
     assert Vault([new_key]).decrypt_json(token) == {"api_key": SECRET}
     rotated = Settings(home=tmp_path, secret_keys=new_list)
     assert IntegrationStore.default(rotated).get("a").value("api_key") == SECRET
 
 
-def test_rotate_keys_aborts_cleanly_on_an_unreadable_row(tmp_path: Path, sqlite_url: str) -> None:
+def test_rotate_aborts_cleanly_on_an_unreadable_row(tmp_path: Path, sqlite_url: str) -> None:
     settings = Settings(home=tmp_path)
     store = IntegrationStore.default(settings)
     store.add("cal_com", "good", {}, {"api_key": SECRET})
     foreign = IntegrationStore(store._engine, Vault([Vault.generate_key()]))
     foreign.add("cal_com", "foreign", {}, {"api_key": "x"})
-    with open_engine(settings).connect() as conn:
-        before = conn.execute(select(IntegrationRow.secrets).order_by("name")).scalars().all()
+    before = _tokens(settings)
+    key_file = (tmp_path / KEY_FILE_NAME).read_text()
 
-    with pytest.raises(ConfigError, match="integration int_"):
-        rotate_keys(open_engine(settings), settings)
+    with pytest.raises(ConfigError, match="1 stored secret opens with none of this command's keys"):
+        rotate(KeyContext.open(settings))
 
-    with open_engine(settings).connect() as conn:
-        after = conn.execute(select(IntegrationRow.secrets).order_by("name")).scalars().all()
-    assert after == before
+    assert _tokens(settings) == before
+    assert (tmp_path / KEY_FILE_NAME).read_text() == key_file
     assert store.get("good").value("api_key") == SECRET

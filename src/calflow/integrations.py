@@ -26,6 +26,7 @@ from calflow.db.engine import open_engine, write_transaction
 from calflow.db.models import DEFAULT_WORKSPACE, IntegrationRow, new_integration_id
 from calflow.db.types import utcnow
 from calflow.errors import ConfigError, FieldError, NotFoundError, ValidationError
+from calflow.keys.registry import follow
 from calflow.settings import Settings, get_settings
 from calflow.vault import Vault
 
@@ -104,9 +105,13 @@ class IntegrationStore:
 
     @classmethod
     def default(cls, settings: Settings | None = None) -> IntegrationStore:
-        """The store of the default workspace on the configured (migrated) database."""
+        """The store of the default workspace on the configured (migrated) database; its
+        vault encrypts with the key the database records as primary, when it holds it."""
         settings = settings or get_settings()
-        return cls(open_engine(settings), Vault.from_settings(settings))
+        engine = open_engine(settings)
+        vault = Vault.from_settings(settings)
+        follow(engine, vault.ring)
+        return cls(engine, vault)
 
     def add(
         self,

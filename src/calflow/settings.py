@@ -6,7 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from calflow.errors import ConfigError
 
 
 def _default_home() -> Path:
@@ -18,7 +21,10 @@ class Settings(BaseSettings):
 
     ``home``: data directory (SQLite file, generated key file).
     ``database_url``: SQLAlchemy URL; default is SQLite at ``home/calflow.db``.
-    ``secret_keys``: comma-separated Fernet keys; the first encrypts, all decrypt.
+    ``secret_keys``: comma-separated Fernet keys; all decrypt, the first encrypts unless
+    ``calflow keys rotate`` recorded another one.
+    ``keys_heartbeat_s``: how often a server or worker re-reads a changed key file and
+    reports its keys in the database (``calflow keys`` waits for these reports).
     """
 
     model_config = SettingsConfigDict(env_prefix="CALFLOW_", extra="ignore")
@@ -26,6 +32,7 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=_default_home)
     database_url: str | None = Field(default=None, repr=False)
     secret_keys: SecretStr | None = None
+    keys_heartbeat_s: float = Field(default=10.0, gt=0, le=3600)
     http_timeout_s: float = 30.0
     max_retry_wait_s: float = 60.0
     max_retries: int = 3
@@ -47,5 +54,14 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The settings of this process (cached; call ``get_settings.cache_clear()`` in tests)."""
-    return Settings()
+    """The settings of this process (cached; call ``get_settings.cache_clear()`` in tests).
+
+    A variable that does not parse is a ``ConfigError`` naming it and the rule."""
+    try:
+        return Settings()
+    except PydanticValidationError as exc:
+        problems = "; ".join(
+            f"CALFLOW_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

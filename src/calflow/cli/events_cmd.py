@@ -77,9 +77,15 @@ def serve(
         async with WorkflowEngine():
             await server.serve()
 
-    console.print(f"calflow serving on http://{host}:{port}  (webhooks: /hooks/<integration id>)")
-    with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
-        runner.run(go())
+    from calflow.keys.watch import KeyWatch
+
+    # the keys are checked (and reported to `calflow keys`) before anything is served
+    with KeyWatch.for_process("server", f"serve:{port}"):
+        console.print(
+            f"calflow serving on http://{host}:{port}  (webhooks: /hooks/<integration id>)"
+        )
+        with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
+            runner.run(go())
 
 
 def fast_loop_factory() -> Any:

@@ -257,6 +257,7 @@ def worker(
     worker_id: str = typer.Option(None, "--id", help="Stable worker id (default: host name)."),
 ) -> None:
     """Run workflows: dispatch stored events and execute runs (scale out on PostgreSQL)."""
+    from calflow.keys.watch import KeyWatch
     from calflow.workflows.children import watch_parent
     from calflow.workflows.engine import WorkflowEngine, default_executor_id
 
@@ -274,7 +275,9 @@ def worker(
             parent_gone.cancel()
             stopped.cancel()
 
-    try:
-        asyncio.run(go())
-    except KeyboardInterrupt:
-        console.print("worker stopped")
+    # the keys are checked (and reported to `calflow keys`) before any run is taken
+    with KeyWatch.for_process("worker", worker_id or default_executor_id()):
+        try:
+            asyncio.run(go())
+        except KeyboardInterrupt:
+            console.print("worker stopped")

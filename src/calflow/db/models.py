@@ -32,6 +32,8 @@ __all__ = [
     "EventDeliveryRow",
     "EventRow",
     "IntegrationRow",
+    "KeyProcessRow",
+    "KeyStateRow",
     "RateWindowRow",
     "ReplayItemRow",
     "ReplayJobRow",
@@ -383,3 +385,39 @@ class ApiTokenRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class KeyStateRow(Base):
+    """What ``calflow keys`` decided about one encryption key, named by its id (the key
+    itself is never stored): ``staged`` (added; decrypts, waits for every process to
+    know it), ``primary`` (encrypts), ``old`` (replaced by a rotation; decrypts) or
+    ``retired`` (dropped once no secret used it)."""
+
+    __tablename__ = "key_states"
+
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KeyProcessRow(Base):
+    """A running ``calflow serve`` or ``worker`` and the keys it holds (ids only),
+    written by its heartbeat every ``beat_s`` seconds; it counts as running until
+    ``expires_at`` (three beats after the last)."""
+
+    __tablename__ = "key_processes"
+    __table_args__ = (Index("ix_key_processes_expires_at", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    keys_source: Mapped[str] = mapped_column(Text)
+    key_ids: Mapped[list[str]] = mapped_column(JSONDocument)
+    encrypts_with: Mapped[str] = mapped_column(String(40))
+    problem: Mapped[str | None] = mapped_column(Text, default=None)
+    beat_s: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
