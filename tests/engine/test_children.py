@@ -10,6 +10,7 @@ from pathlib import Path
 from calflow.db.engine import reset_engines
 from calflow.events.inbox import Inbox
 from calflow.integrations import IntegrationStore
+from calflow.workflows.children import CHILD_NICENESS
 from e2e.sandbox_process import SandboxProcess, free_port
 
 from .conftest import booking_event
@@ -29,6 +30,10 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid and fields[0] != "Z":
             found.append(int(entry.name))
     return found
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def _alive(pid: int) -> bool:
@@ -52,6 +57,9 @@ def test_serve_with_two_worker_processes_runs_every_event_once(
                          {"CALFLOW_HOME": str(tmp_path)}) as server:  # fmt: skip
         children = poll(lambda: ((c := _children(server.pid)) and len(c) == 2 and c) or None,
                         what="two child workers")  # fmt: skip
+        # the workers yield the CPU to the server (its webhook answers come first)
+        poll(lambda: all(_nice(c) == _nice(server.pid) + CHILD_NICENESS for c in children)
+             or None, what="niced child workers")  # fmt: skip
         for n in range(40):
             inbox.publish(booking_event(booking_uid=f"uid-child-{n}"))
         poll(lambda: len(runs.list(status="succeeded", limit=1000)) == 40 or None,

@@ -72,9 +72,10 @@ def serve(
         if not worker:
             await server.serve()
             return
-        from calflow.workflows.engine import WorkflowEngine
+        from calflow.workflows.engine import EngineThread
 
-        async with WorkflowEngine():
+        # the engine on its own thread and loop: a busy batch never delays a webhook
+        async with EngineThread(fast_loop_factory()):
             await server.serve()
 
     from calflow.keys.watch import KeyWatch

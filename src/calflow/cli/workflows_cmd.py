@@ -258,8 +258,10 @@ def worker(
 ) -> None:
     """Run workflows: dispatch stored events and execute runs (scale out on PostgreSQL)."""
     from calflow.keys.watch import KeyWatch
-    from calflow.workflows.children import watch_parent
+    from calflow.workflows.children import watch_parent, yield_cpu_to_parent
     from calflow.workflows.engine import WorkflowEngine, default_executor_id
+
+    yield_cpu_to_parent()
 
     async def go() -> None:
         engine = WorkflowEngine(concurrency=concurrency,

@@ -12,6 +12,8 @@ Migrations are Alembic scripts shipped inside the package
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 import zlib
@@ -133,20 +135,58 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.commit()
 
 
-_write_locks: dict[int, threading.RLock] = {}
+class _SqliteWriters:
+    """The queue SQLite writers of one database wait in, within and across processes.
+
+    SQLite's own busy handler sleeps in growing steps (up to 100 ms) instead of waking
+    when the lock frees, which showed as latency spikes when the receiver and the engine
+    both wrote. Writers of one process queue on a lock; the one at its head then takes
+    an ``flock`` on ``<database>-writer.lock``, which the kernel hands over the moment
+    the writer before it (another ``calflow worker`` on the same home) lets go. A
+    database that is not a plain file (``:memory:``) has only the in-process lock."""
+
+    def __init__(self, database: str | None) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._path = None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            self._path = Path(database).expanduser().with_name(Path(database).name + "-writer.lock")
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0 and self._path is not None:
+                self._acquire_file()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _acquire_file(self) -> None:
+        if self._fd is None:
+            assert self._path is not None
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+
+_writers: dict[int, _SqliteWriters] = {}
 
 
 @contextmanager
 def _writer_lock(engine: Engine) -> Iterator[None]:
-    """On SQLite, writers of one process queue on a lock: SQLite's own busy handler
-    sleeps in growing steps (up to 100 ms) instead of waking when the lock frees,
-    which showed as latency spikes when the receiver and the dispatcher both wrote."""
+    """On SQLite, writers queue (see :class:`_SqliteWriters`); elsewhere, nothing."""
     if engine.dialect.name != "sqlite":
         yield
         return
     with _lock:
-        lock = _write_locks.setdefault(id(engine), threading.RLock())
-    with lock:
+        writers = _writers.get(id(engine))
+        if writers is None:
+            writers = _writers[id(engine)] = _SqliteWriters(engine.url.database)
+    with writers.held():
         yield
 
 

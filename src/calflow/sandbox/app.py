@@ -12,7 +12,7 @@ Shared controls:
 
 * ``GET /_sandbox/state`` → ``{"<name>": simulator state, ...}`` (``?flush=true`` waits
   for pending webhook deliveries first)
-* ``POST /_sandbox/faults {fail_rate?, latency_ms?}``
+* ``POST /_sandbox/faults {fail_rate?, latency_ms?, twilio_slow_s?}``
 * ``POST /_sandbox/clock {offset_s}`` shifts the sandbox's "now"
 * ``POST /_sandbox/flush`` waits for pending webhook deliveries of every simulator
 * ``POST /_sandbox/reset`` reseeds every simulator and restores faults and clock
@@ -153,8 +153,13 @@ def create_sandbox_app(
             raise HTTPException(400, "fail_rate must be a number in [0, 1]")
         if not isinstance(latency_ms, int | float) or latency_ms < 0:
             raise HTTPException(400, "latency_ms must be a non-negative number")
+        slow_s = body.get("twilio_slow_s", runtime.twilio_slow_s)
+        if not isinstance(slow_s, int | float) or isinstance(slow_s, bool) or slow_s < 0:
+            raise HTTPException(400, "twilio_slow_s must be a non-negative number")
         runtime.fail_rate, runtime.latency_ms = float(fail_rate), float(latency_ms)
-        return JSONResponse({"fail_rate": runtime.fail_rate, "latency_ms": runtime.latency_ms})
+        runtime.twilio_slow_s = float(slow_s)
+        return JSONResponse({"fail_rate": runtime.fail_rate, "latency_ms": runtime.latency_ms,
+                             "twilio_slow_s": runtime.twilio_slow_s})  # fmt: skip
 
     @app.post("/_sandbox/clock")
     async def clock(body: Annotated[dict[str, Any] | None, Body()] = None) -> JSONResponse:

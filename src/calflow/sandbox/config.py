@@ -114,11 +114,13 @@ class SandboxConfig:
 
 @dataclass
 class SandboxRuntime:
-    """Mutable state shared by every simulator: faults, clock offset, randomness."""
+    """Mutable state shared by every simulator: faults (``twilio_slow_s``: how long the
+    slow magic number holds its answer now), clock offset, randomness."""
 
     config: SandboxConfig
     fail_rate: float = 0.0
     latency_ms: float = 0.0
+    twilio_slow_s: float = 0.0
     clock_offset_s: float = 0.0
     fault_rng: random.Random = field(default_factory=random.Random)
     clock_started: float = field(default_factory=time.monotonic)
@@ -130,6 +132,7 @@ class SandboxRuntime:
             config=config,
             fail_rate=config.fail_rate,
             latency_ms=config.latency_ms,
+            twilio_slow_s=config.twilio_slow_s,
             fault_rng=random.Random(config.random_seed + 1),
         )
 
@@ -148,6 +151,7 @@ class SandboxRuntime:
         """Restore faults and clock to the configured values."""
         self.fail_rate = self.config.fail_rate
         self.latency_ms = self.config.latency_ms
+        self.twilio_slow_s = self.config.twilio_slow_s
         self.clock_offset_s = 0.0
         self.clock_started = time.monotonic()
         self.fault_rng = random.Random(self.config.random_seed + 1)

@@ -7,7 +7,9 @@ With ``--workers N`` the server keeps the webhook receiver, API and console, and
 PostgreSQL; on SQLite they share ``CALFLOW_HOME``, one dispatching at a time). Each
 child has a stable id (``<host>-w<i>``), so a child that dies is restarted under the
 same id and resumes its cut-off batch; children stop with the server, and exit by
-themselves if the server is killed (they watch their parent).
+themselves if the server is killed (they watch their parent). Children run at a lower
+CPU priority than the server (``CHILD_NICENESS``): on busy cores the receiver answers
+first.
 """
 
 from __future__ import annotations
@@ -74,6 +76,19 @@ class WorkerChildren:
                 proc.kill()
 
 
+CHILD_NICENESS = 5
+"""How much lower a child worker's CPU priority is than its server's: when the cores
+are busy, the kernel runs the receiver first, so webhooks are answered quickly while
+the workers catch up (the inbox holds the work)."""
+
+
+def yield_cpu_to_parent() -> None:
+    """In a child worker: lower this process's CPU priority below the server's."""
+    if os.environ.get(PARENT_ENV):
+        with contextlib.suppress(OSError):  # not permitted or not supported: run as is
+            os.nice(CHILD_NICENESS)
+
+
 async def watch_parent(interval_s: float = 1.0) -> None:
     """In a child worker: return when the server that started it is gone."""
     parent = int(os.environ.get(PARENT_ENV) or 0)
@@ -83,4 +98,4 @@ async def watch_parent(interval_s: float = 1.0) -> None:
         await asyncio.sleep(interval_s)
 
 
-__all__ = ["PARENT_ENV", "WorkerChildren", "watch_parent"]
+__all__ = ["CHILD_NICENESS", "PARENT_ENV", "WorkerChildren", "watch_parent", "yield_cpu_to_parent"]

@@ -1,7 +1,8 @@
 """The workflow engine's life cycle in one process: DBOS, the dispatcher, the scheduler.
 
 SQLite (the default): DBOS keeps its checkpoints in ``CALFLOW_HOME/dbos.sqlite``
-beside calflow's database, and ``calflow serve`` runs the engine in-process.
+beside calflow's database, and ``calflow serve`` runs the engine in-process, on a
+thread and event loop of its own (:class:`EngineThread`).
 PostgreSQL: DBOS uses the same database (its own ``dbos`` schema), and any number
 of ``calflow worker`` processes share the work.
 """
@@ -12,6 +13,8 @@ import asyncio
 import logging
 import os
 import socket
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from dbos import DBOS
@@ -98,6 +101,68 @@ class WorkflowEngine:
         services_mod.install(None)
 
     async def __aenter__(self) -> WorkflowEngine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+class EngineThread:
+    """The engine on a thread of its own, with its own event loop (``calflow serve``).
+
+    The receiver, API and console keep the server's event loop to themselves: a batch of
+    runs (templates, SQL, provider calls) never holds a webhook's answer behind it. The
+    two loops still share the GIL; ``start`` raises what the engine's start raised, and
+    ``stop`` waits until the engine has stopped cleanly."""
+
+    def __init__(self, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+                 **options: Any) -> None:  # fmt: skip
+        self.options = options
+        self.loop_factory = loop_factory
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    def _main(self) -> None:
+        with asyncio.Runner(loop_factory=self.loop_factory) as runner:
+            runner.run(self._serve())
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        engine = WorkflowEngine(**self.options)
+        try:
+            await engine.start()
+        except BaseException as exc:
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await engine.stop()
+
+    async def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="calflow-engine", daemon=True)
+        self._thread.start()
+        await asyncio.to_thread(self._started.wait)
+        if self._error is not None:
+            await asyncio.to_thread(self._thread.join)
+            raise self._error
+
+    async def stop(self) -> None:
+        if self._thread is None:
+            return
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    async def __aenter__(self) -> EngineThread:
         await self.start()
         return self
 

@@ -15,8 +15,9 @@ when it last moved) and the outputs of the steps done. Advancing a run:
    outcome row: exactly once across crashes); a retryable failure waits for its retry,
    the port picks the next step, and a failure with no route dead-letters the run.
 
-Nothing here writes the run row itself: the batch stores every run's new place in one
-transaction at the end (``RunStore.save_all``).
+Nothing here writes the run row itself: each run's new place is stored as soon as the
+run stops advancing, grouped with the others that finished meanwhile
+(``calflow.workflows.saving``), so one slow provider call delays only its own run.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from calflow.workflows.durable import (
     parsed,
     step_source,
 )
+from calflow.workflows.saving import Saver
 from calflow.workflows.services import BATCH_CACHE, Services
 from calflow.workflows.steplog import histories
 
@@ -76,34 +78,38 @@ async def execute_batch(svc: Services, owner: str, run_ids: list[str]) -> dict[s
     past = await asyncio.to_thread(histories, svc.store.engine, [r.id for r in rows])
     BATCH_CACHE.set({})
     gate = asyncio.Semaphore(RUN_CONCURRENCY)
+    saver = Saver(svc.runs, owner)
 
-    async def one(row: Any) -> tuple[Any, dict[str, Any]]:
+    async def one(row: Any) -> str:
         async with gate:
             try:
                 space = svc.workspace(row.workspace_id)
                 found = events.get(row.event_id)
-                return row, await advance(space, row, found, past.get(row.id, []))
+                values = await advance(space, row, found, past.get(row.id, []))
             except Exception as exc:  # a bug must not stall the batch: retry the run later
                 log.exception("run %s could not advance", row.id)
                 due = datetime.now(UTC) + timedelta(seconds=30)
                 error = {"code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}
-                return row, {"status": "waiting", "next_due_at": due, "error": error}
+                values = {"status": "waiting", "next_due_at": due, "error": error}
+        saver.add(row, values)  # stored now: a slow run of the batch holds only itself
+        return str(values["status"])
 
     async def keep_leases() -> None:  # a slow provider must not let another worker take them
-        ids = [r.id for r in rows]
         while True:
             await asyncio.sleep(svc.lease_s / 3)
+            ids = [r.id for r in rows if r.id not in saver.saved]
             await asyncio.to_thread(svc.runs.extend, owner, ids, svc.lease_s)
 
     keeper = asyncio.create_task(keep_leases())
     try:
-        outcomes = await asyncio.gather(*(one(r) for r in rows))
+        statuses = await asyncio.gather(*(one(r) for r in rows))
+        await saver.close()
     finally:
+        saver.cancel()
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
-    await asyncio.to_thread(svc.runs.save_all, owner, list(outcomes))
-    return dict(Counter(str(values["status"]) for _, values in outcomes))
+    return dict(Counter(statuses))
 
 
 def _events(svc: Services, ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -1,9 +1,15 @@
 """Runs and their traces: one row per (event, workflow), one row per step attempt.
 
-The DBOS workflow is the durable truth of where a run is; these tables are what
-people read (``calflow runs list|show``, the API, the console): status, the step it
-waits on and when it is due, and every attempt's rendered input (secrets masked),
-port, output, error and timings.
+A run's row is the durable truth of where it is: its status, the step it waits on and
+when that step is due (``next_due_at``), its place (``state``) and, while a worker
+advances it, that worker's lease (``lease_owner``, ``lease_until``). Workers take due
+runs under a lease (:meth:`RunStore.claim`), and a batch stores each run's new place
+as the run stops (:meth:`RunStore.save_all`); a lease that runs out (a worker that
+died) makes the run due again. DBOS only resumes the batch a crash cut off. The step
+rows (``run_steps``) are the intent and outcome of every attempt, which keep each
+action call exactly once, and what people read (``calflow runs list|show``, the API,
+the console): every attempt's rendered input (secrets masked), port, output, error
+and timings.
 """
 
 from __future__ import annotations

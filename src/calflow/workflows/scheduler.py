@@ -3,9 +3,13 @@
 Every worker (and ``calflow serve`` with its in-process engine) runs one. It takes up
 to ``batch`` runs whose step is due (and runs whose holder's lease ran out: a worker
 that died), leases them to itself and starts ``calflow.batch`` for them; several
-batches may be in flight. On PostgreSQL workers take disjoint runs (``SKIP LOCKED``),
-so adding a worker adds throughput. The dispatcher nudges the scheduler when it has
-created runs, so an immediate step does not wait for the next poll.
+batches may be in flight. What bounds the work in flight is runs, not batches: a run
+frees its place the moment its batch stores it (``calflow.workflows.saving``), so a
+batch kept open by one hanging provider call holds one place, and a reminder that
+falls due meanwhile is taken by the next batch on time. On PostgreSQL workers take
+disjoint runs (``SKIP LOCKED``), so adding a worker adds throughput. The dispatcher
+nudges the scheduler when it has created runs, so an immediate step does not wait for
+the next poll.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import secrets
 from dbos import DBOS, SetWorkflowID
 
 from calflow.workflows.durable import batch_workflow
+from calflow.workflows.saving import PROGRESS
 from calflow.workflows.services import Services
 
 log = logging.getLogger("calflow.scheduler")
@@ -31,13 +36,19 @@ class Scheduler:
         *,
         batch: int = 200,
         in_flight: int = 3,
+        max_batches: int = 32,
         interval: float = 0.1,
     ) -> None:
         self.svc = svc
         self.owner = owner
         self.batch = batch
         self.interval = interval
-        self._slots = asyncio.Semaphore(in_flight)
+        self.capacity = batch * in_flight
+        """Runs taken and not yet stored, at most."""
+        self.max_batches = max_batches
+        """Batches open at once, at most (each is a DBOS workflow and a task)."""
+        self.taken = 0
+        self._room = asyncio.Event()
         self._nudge = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -45,9 +56,22 @@ class Scheduler:
         """Runs became due (the dispatcher created or woke some): look now."""
         self._nudge.set()
 
+    def _stored(self, count: int) -> None:
+        self.taken = max(self.taken - count, 0)
+        self._room.set()
+
+    def _free(self) -> int:
+        if len(self._tasks) >= self.max_batches:
+            return 0
+        return min(self.batch, self.capacity - self.taken)
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await self._slots.acquire()
+            if self._free() <= 0:  # full: wait until a batch stores some of its runs
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), timeout=self.interval)
+                continue
             try:
                 taken = await self.take_once()
             except Exception as exc:  # the loop must survive a database hiccup
@@ -61,21 +85,31 @@ class Scheduler:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def take_once(self) -> int:
-        """Take one batch of due runs and start it; the caller holds a slot, freed when
-        the batch ends (or at once if nothing was due)."""
+        """Take one batch of due runs (as many as there is room for) and start it."""
+        limit = self._free()
+        if limit <= 0:
+            return 0
         batch_id = secrets.token_hex(8)
         token = f"{self.owner}#{batch_id}"  # the lease names the batch, not only the worker
         lease = self.svc.lease_s
-        ids = await asyncio.to_thread(self.svc.runs.claim, token, self.batch, lease)
+        ids = await asyncio.to_thread(self.svc.runs.claim, token, limit, lease)
         if not ids:
-            self._slots.release()
             return 0
+        self.taken += len(ids)
         task = asyncio.create_task(self._run(batch_id, token, ids))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return len(ids)
 
     async def _run(self, batch_id: str, token: str, run_ids: list[str]) -> None:
+        stored = 0
+
+        def count(n: int) -> None:
+            nonlocal stored
+            stored += n
+            self._stored(n)
+
+        PROGRESS[token] = count
         try:
             with SetWorkflowID(f"batch-{self.owner}-{batch_id}"):
                 handle = await DBOS.start_workflow_async(batch_workflow, token, run_ids)
@@ -83,7 +117,8 @@ class Scheduler:
         except Exception as exc:  # its runs stay leased and are taken again when it expires
             log.error("batch of %d runs failed: %s: %s", len(run_ids), type(exc).__name__, exc)
         finally:
-            self._slots.release()
+            PROGRESS.pop(token, None)
+            self._stored(len(run_ids) - stored)  # the rest: their places are free again
 
 
 __all__ = ["Scheduler"]

@@ -58,7 +58,7 @@ async def create_message(request: Request, account_sid: str) -> JSONResponse:
     sim = authed(request, account_sid)
     message = messages.create(sim.state, await form_of(request), sim.runtime.now())
     sim.dispatcher.start(message)
-    await messages.slow_answer(message, sim.config.twilio_slow_s)
+    await messages.slow_answer(message, sim.runtime.twilio_slow_s)
     return JSONResponse(message.to_json(), status_code=201)
 
 
