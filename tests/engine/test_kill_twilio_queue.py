@@ -1,9 +1,10 @@
 """The kill test against Twilio as it is: the sender sends one segment per second
-(``calflow sandbox --twilio-mps 1``), so nearly every SMS is still ``queued``, with no
-``date_sent``, when a worker killed mid-call comes back and asks Twilio whether its call
-took effect. kill -9 the worker four times during 1,000 reminders; every reminder is
-created at Twilio exactly once (counted per recipient), none lost; then the sandbox
-clock is moved on and the queue drains in order, one message a second."""
+(``calflow sandbox --twilio-mps 1``) and is already busy with a backlog, so every SMS is
+still ``queued``, with no ``date_sent``, when a worker killed mid-call comes back and
+asks Twilio whether its call took effect. kill -9 the worker four times during 1,000
+reminders; every reminder is created at Twilio exactly once (counted per recipient),
+none lost; then the sandbox clock is moved on and the queue drains in order, one
+message a second."""
 
 from __future__ import annotations
 
