@@ -96,11 +96,14 @@ def sandbox_process(
     savvycal_token: str | None = None,
     savvycal_seed: int | None = None,
     savvycal_rate_limit: int = 0,
+    twilio_mps: float = 0.0,
+    latency_ms: float = 0.0,
 ) -> Iterator[SandboxProcess]:
     """Start ``python -m calflow.cli.main sandbox`` on a free port; stop it on exit.
 
-    The SavvyCal options go to the command line only when given (``savvycal_seed``
-    defaults to ``seed`` in the sandbox, its token to a generated one).
+    The SavvyCal, Twilio and latency options go to the command line only when given
+    (``savvycal_seed`` defaults to ``seed`` in the sandbox, its token to a generated one;
+    ``twilio_mps`` to no limit).
     """
     port = free_port()
     cmd = [
@@ -125,6 +128,10 @@ def sandbox_process(
         cmd += ["--savvycal-seed", str(savvycal_seed)]
     if savvycal_rate_limit:
         cmd += ["--savvycal-rate-limit", str(savvycal_rate_limit)]
+    if twilio_mps:
+        cmd += ["--twilio-mps", str(twilio_mps)]
+    if latency_ms:
+        cmd += ["--latency", str(latency_ms)]
     root = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=child_env())

@@ -34,6 +34,14 @@ def sandbox(
     twilio_auth_token: str = typer.Option(
         None, "--twilio-auth-token", help="Twilio auth token to accept."
     ),
+    twilio_mps: float = typer.Option(
+        0.0,
+        "--twilio-mps",
+        min=0.0,
+        max=999_999.0,
+        help="Segments per second each Twilio sender sends; later messages wait 'queued' "
+        "for their turn, as at Twilio (a US long code sends 1). 0: no limit.",
+    ),
     smtp_port: int = typer.Option(
         2525, "--smtp-port", min=0, help="Port of the SMTP sink (0: do not start it)."
     ),
@@ -54,6 +62,7 @@ def sandbox(
         savvycal_rate_limit_per_min=savvycal_rate_limit,
         twilio_account_sid=twilio_account_sid,
         twilio_auth_token=twilio_auth_token,
+        twilio_mps=twilio_mps,
         smtp_host=host,
         smtp_port=smtp_port or None,
     )
@@ -61,6 +70,8 @@ def sandbox(
         f"Twilio base URL: http://{host}:{port}/twilio   (account SID: "
         f"{config.resolved_twilio_account_sid}, auth token: {config.resolved_twilio_auth_token})"
     )
+    if twilio_mps:
+        typer.echo(f"  each Twilio sender sends {twilio_mps:g} segment(s) per second")
     if smtp_port:
         typer.echo(f"SMTP sink: {host}:{smtp_port}   (mail in /_sandbox/smtp/messages)")
     serve(host, port, config)

@@ -39,6 +39,11 @@ class SandboxConfig:
         twilio_auth_token: the Twilio auth token accepted; generated when ``None``.
         twilio_slow_s: how long the slow magic number (``+15005550504``) holds the
             answer after the message was created.
+        twilio_mps: how many segments per second each Twilio sender (From number or
+            Messaging Service) sends; a message waits ``queued``, with no ``date_sent``,
+            until its turn (a US long code: 1). 0: no limit, a message is sent and
+            delivered as it is created. Changeable at run time with
+            ``POST /_sandbox/twilio/options``.
         smtp_host: where the SMTP sink listens.
         smtp_port: the SMTP sink's port (0: any free port); ``None``: no sink is started.
         smtp_username: with ``smtp_password``, the login the sink requires (``None``: none).
@@ -64,6 +69,7 @@ class SandboxConfig:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_slow_s: float = 5.0
+    twilio_mps: float = 0.0
     smtp_host: str = "127.0.0.1"
     smtp_port: int | None = None
     smtp_username: str | None = None
@@ -79,6 +85,8 @@ class SandboxConfig:
             self.twilio_account_sid = f"AC{secrets.token_hex(16)}"
         if self.twilio_auth_token is None:
             self.twilio_auth_token = secrets.token_hex(16)
+        if not 0 <= self.twilio_mps < 1e6:
+            raise ValueError("twilio_mps must be from 0 (no limit) below 1000000")
         if self.clock_start is not None and self.clock_start.utcoffset() is None:
             raise ValueError("clock_start must be an aware datetime")
 

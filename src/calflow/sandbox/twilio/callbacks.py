@@ -1,11 +1,14 @@
-"""Delivery progress and status callbacks, as Twilio sends them.
+"""Status callbacks, as Twilio sends them.
 
-After a message is created it moves to ``sent`` and then ``delivered``; when it has a
-``StatusCallback`` URL, each change is POSTed there as a form (``MessageSid``,
-``MessageStatus``, ``SmsSid``, ``SmsStatus``, ``AccountSid``, ``From``, ``To``,
-``ApiVersion``) signed with ``X-Twilio-Signature``: base64 of HMAC-SHA1, keyed by the
-auth token, of the URL followed by every parameter name and value sorted by name.
-Twilio does not retry a failed status callback, and neither does the sandbox.
+When a message has a ``StatusCallback`` URL, each status it takes after creation is
+POSTed there as a form (``MessageSid``, ``MessageStatus``, ``SmsSid``, ``SmsStatus``,
+``AccountSid``, ``From``, ``To``, ``ApiVersion``) signed with ``X-Twilio-Signature``:
+base64 of HMAC-SHA1, keyed by the auth token, of the URL followed by every parameter
+name and value sorted by name. The initial status (``queued``, or ``accepted`` for a
+Messaging Service) is not reported, and neither is the brief ``sending``; ``queued``
+is, when a Messaging Service message reaches it. One message's callbacks go out in
+the order of its statuses. Twilio does not retry a failed status callback, and neither
+does the sandbox. When the statuses change is :mod:`.queue`'s business.
 """
 
 from __future__ import annotations
@@ -14,15 +17,17 @@ import asyncio
 import base64
 import hashlib
 import hmac
+from collections import deque
 from collections.abc import Callable, Mapping
-from datetime import datetime
 
 import httpx
 
+from calflow.sandbox.twilio.queue import Change
 from calflow.sandbox.twilio.state import API_VERSION, Callback, Message, TwilioState
 
 USER_AGENT = "TwilioProxy/1.1"
-PROGRESS = ("sent", "delivered")
+REPORTED = frozenset({"queued", "sent", "delivered"})
+"""The statuses a status callback reports (when the message has a callback URL)."""
 
 
 def signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
@@ -32,15 +37,15 @@ def signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def callback_params(message: Message) -> dict[str, str]:
-    """The form Twilio posts for the message's current status."""
+def callback_params(message: Message, status: str) -> dict[str, str]:
+    """The form Twilio posts when the message takes ``status``."""
     params = {
         "AccountSid": message.account_sid,
         "ApiVersion": API_VERSION,
         "MessageSid": message.sid,
-        "MessageStatus": message.status,
+        "MessageStatus": status,
         "SmsSid": message.sid,
-        "SmsStatus": message.status,
+        "SmsStatus": status,
         "To": message.to,
     }
     if message.from_:
@@ -51,54 +56,53 @@ def callback_params(message: Message) -> dict[str, str]:
 
 
 class StatusDispatcher:
-    """Moves messages through ``sent`` and ``delivered`` in background tasks."""
+    """Posts the status callbacks of status changes, in background tasks."""
 
     def __init__(
         self,
         state: Callable[[], TwilioState],
-        now: Callable[[], datetime],
         timeout_s: float,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._state = state
-        self._now = now
         self._timeout_s = timeout_s
         self._transport = transport
+        self._waiting: dict[str, deque[dict[str, str]]] = {}
         self._pending: set[asyncio.Task[None]] = set()
 
-    def start(self, message: Message) -> None:
-        """Begin the message's progress (returns at once)."""
-        task = asyncio.get_running_loop().create_task(self._progress(message))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    def report(self, changes: list[Change]) -> None:
+        """Queue the callbacks of ``changes`` (must run on the event loop; returns at once)."""
+        for change in changes:
+            url = change.message.status_callback
+            if not url or change.status not in REPORTED:
+                continue
+            sid = change.message.sid
+            waiting = self._waiting.get(sid)
+            params = callback_params(change.message, change.status)
+            if waiting is not None:  # a task is posting this message's earlier callbacks
+                waiting.append(params)
+                continue
+            self._waiting[sid] = deque([params])
+            task = asyncio.get_running_loop().create_task(self._drain(sid, url))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
-    async def _progress(self, message: Message) -> None:
-        if not message.status_callback:  # no client (a TLS context costs ~20 ms of CPU)
-            self._advance_all(message)
-            return
-        async with httpx.AsyncClient(
-            transport=self._transport, timeout=self._timeout_s, follow_redirects=False
-        ) as client:
-            for status in PROGRESS:
-                await asyncio.sleep(0)
-                self._advance(message, status)
-                await self._post(client, message)
+    async def _drain(self, sid: str, url: str) -> None:
+        # One client per message: a TLS context costs ~20 ms of CPU, so none is made
+        # for the messages without a callback URL.
+        try:
+            async with httpx.AsyncClient(
+                transport=self._transport, timeout=self._timeout_s, follow_redirects=False
+            ) as client:
+                waiting = self._waiting[sid]
+                while waiting:
+                    await self._post(client, url, waiting.popleft())
+        finally:
+            self._waiting.pop(sid, None)
 
-    def _advance(self, message: Message, status: str) -> None:
-        now = self._now()
-        message.status, message.date_updated = status, now
-        if status == "sent":
-            message.date_sent = now
-
-    def _advance_all(self, message: Message) -> None:
-        for status in PROGRESS:
-            self._advance(message, status)
-
-    async def _post(self, client: httpx.AsyncClient, message: Message) -> None:
-        url = str(message.status_callback)
-        params = callback_params(message)
+    async def _post(self, client: httpx.AsyncClient, url: str, params: dict[str, str]) -> None:
         sig = signature(self._state().auth_token, url, params)
-        record = Callback(url, message.sid, message.status, sig)
+        record = Callback(url, params["MessageSid"], params["MessageStatus"], sig)
         try:
             response = await client.post(
                 url, data=params, headers={"X-Twilio-Signature": sig, "User-Agent": USER_AGENT}
@@ -109,7 +113,7 @@ class StatusDispatcher:
         self._state().callbacks.append(record)
 
     async def flush(self) -> int:
-        """Wait until every message's progress finished; returns how many were awaited."""
+        """Wait until every queued callback was posted; returns how many tasks were awaited."""
         count = 0
         while self._pending:
             batch = list(self._pending)

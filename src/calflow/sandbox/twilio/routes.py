@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from calflow.sandbox.savvycal.auth import basic_credentials
-from calflow.sandbox.twilio import messages
+from calflow.sandbox.twilio import listing, messages
 from calflow.sandbox.twilio.errors import not_found, unauthenticated
 from calflow.sandbox.twilio.state import API_VERSION
 
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from calflow.sandbox.twilio.simulator import TwilioSimulator
 
 router = APIRouter(prefix=f"/{API_VERSION}/Accounts")
-MAX_PAGE_SIZE = 1000
 
 
 def authed(request: Request, account_sid: str) -> TwilioSimulator:
@@ -54,18 +53,21 @@ async def account(request: Request, account_sid: str) -> JSONResponse:
 
 @router.post("/{account_sid}/Messages.json")
 async def create_message(request: Request, account_sid: str) -> JSONResponse:
-    """Send a message → 201 with the message resource."""
+    """Send a message → 201 with the message resource as created (``queued``/``accepted``);
+    it then waits its sender's turn (see :mod:`.queue`)."""
     sim = authed(request, account_sid)
     message = messages.create(sim.state, await form_of(request), sim.runtime.now())
-    sim.dispatcher.start(message)
+    created = message.to_json()
+    sim.admit(message)
     await messages.slow_answer(message, sim.runtime.twilio_slow_s)
-    return JSONResponse(message.to_json(), status_code=201)
+    return JSONResponse(created, status_code=201)
 
 
 @router.get("/{account_sid}/Messages/{sid}.json")
 async def fetch_message(request: Request, account_sid: str, sid: str) -> JSONResponse:
     """One message, or 20404."""
     sim = authed(request, account_sid)
+    sim.tick()
     found = sim.state.messages.get(sid)
     if found is None:
         raise not_found(request.url.path)
@@ -74,29 +76,9 @@ async def fetch_message(request: Request, account_sid: str, sid: str) -> JSONRes
 
 @router.get("/{account_sid}/Messages.json")
 async def list_messages(request: Request, account_sid: str) -> JSONResponse:
-    """The newest messages first, filtered by ``To`` / ``From`` (one page, ``PageSize``)."""
+    """A page of messages, newest first, filtered (see :mod:`.listing`)."""
     sim = authed(request, account_sid)
-    q = request.query_params
-    try:
-        size = max(1, min(int(q.get("PageSize", "50")), MAX_PAGE_SIZE))
-    except ValueError:
-        size = 50
-    found = [
-        m
-        for m in reversed(sim.state.messages.values())
-        if q.get("To") in (None, m.to) and q.get("From") in (None, m.from_)
-    ][:size]
-    uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json?PageSize={size}&Page=0"
-    return JSONResponse(
-        {
-            "messages": [m.to_json() for m in found],
-            "end": max(len(found) - 1, 0),
-            "first_page_uri": uri,
-            "next_page_uri": None,
-            "page": 0,
-            "page_size": size,
-            "previous_page_uri": None,
-            "start": 0,
-            "uri": uri,
-        }
-    )
+    query = listing.Query.parse(request.query_params)
+    sim.tick()
+    base = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+    return JSONResponse(listing.page(sim.state.messages.values(), query, base))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from calflow.apps.savvycal.phones import to_e164
 from calflow.apps.twilio.client import HANDLED, TwilioClient, twilio_code
+from calflow.apps.twilio.lookup import find_message
 from calflow.errors import ConfigError, RateLimitError, RetryableError, ValidationError
 from calflow.flowapp import ERROR, Action, ActionContext, ActionResult, OutputPort
 
@@ -53,17 +53,6 @@ _FIELDS = (
     "error_message",
     "uri",
 )
-
-
-_SKEW = timedelta(seconds=30)
-"""Clock difference tolerated between calflow and Twilio when matching a message."""
-
-
-def _created(value: Any) -> datetime | None:
-    try:
-        return parsedate_to_datetime(str(value)) if value else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _segments(value: Any) -> int | None:
@@ -161,18 +150,20 @@ class SendSms(Action):
     async def reconcile(
         self, data: dict[str, Any], ctx: ActionContext, since: datetime
     ) -> ActionResult | None:
-        """A message to the same number with the same body created since ``since``."""
+        """The ``sent`` result of an attempt begun at ``since`` if Twilio has its message.
+
+        Looks for a message to the same number from the same sender with the same body,
+        created since ``since`` (less a small clock-skew allowance), in any status:
+        a message still ``queued`` behind its sender's throughput counts (see
+        :mod:`calflow.apps.twilio.lookup`). ``None``: the attempt never reached Twilio.
+        """
         region = data.get("default_phone_region") or ctx.value("default_phone_region")
         try:
             to = to_e164(data["to"], str(region) if region else None, "to")
-        except ValidationError:
-            return None  # it was refused before sending
-        client = TwilioClient(ctx)
-        query = {"To": to, "DateSent>": since.strftime("%Y-%m-%d"), "PageSize": "100"}
-        resp = await client.request("GET", client.account_path("/Messages"), params=query)
-        messages = resp.body.get("messages") if isinstance(resp.body, Mapping) else None
-        for message in messages or []:
-            created = _created(message.get("date_created"))
-            if message.get("body") == data["body"] and created and created >= since - _SKEW:
-                return ActionResult.ok({**sent_data(message), "reconciled": True}, port="sent")
-        return None
+            sender = _sender(data, ctx)
+        except (ValidationError, ConfigError):
+            return None  # refused before sending
+        found = await find_message(TwilioClient(ctx), to, data["body"], sender, since)
+        if found is None:
+            return None
+        return ActionResult.ok({**sent_data(found), "reconciled": True}, port="sent")
