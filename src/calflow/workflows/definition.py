@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator
 from calflow.errors import FieldError, NotFoundError, ValidationError
 from calflow.events.model import KINDS, SOURCES
 from calflow.flowapp.action import Action
+from calflow.flowapp.model import SKIPPED_ROUTE as SKIPPED
 from calflow.flowapp.registry import Registry, default_registry
 from calflow.workflows import templates
 
@@ -115,6 +116,13 @@ class StepDef:
     on: Mapping[str, str]
     skip_if_past: bool = True
     name: str = ""
+
+    def after_skip(self, success_port: str | None) -> str | None:
+        """Where the run goes when this step is skipped: its ``skipped`` route, else the
+        route of the action's success port (``success_port``); None: the next step."""
+        if SKIPPED in self.on:
+            return self.on[SKIPPED]
+        return self.on.get(success_port) if success_port else None
 
 
 @dataclass(frozen=True)
@@ -287,13 +295,28 @@ def _action_problems(step: Mapping[str, Any], where: str, registry: Registry) ->
     problems = [
         FieldError(
             f"{where}.on.{port}",
-            f"{step['action']} has no port {port!r} (ports: {', '.join(sorted(ports))})",
+            f"{step['action']} has no port {port!r} (ports: {', '.join(sorted(ports))}; "
+            f"and {SKIPPED!r}, the route of a skipped step)",
             "port",
         )
         for port in (step.get("on") or {})
-        if port not in ports
+        if port not in ports and port != SKIPPED
     ]
-    return problems + _input_keys(action, step, where)
+    return problems + _skip_problems(step, where) + _input_keys(action, step, where)
+
+
+def _skip_problems(step: Mapping[str, Any], where: str) -> list[FieldError]:
+    """A ``skipped`` route on a step that is never skipped (it runs at once, or says
+    ``skip_if_past: false``) could never be taken: refused rather than ignored."""
+    if SKIPPED not in (step.get("on") or {}):
+        return []
+    if step.get("skip_if_past") is False:
+        reason = "skip_if_past is false, so this step is never skipped"
+    elif step.get("at") in (None, "immediately"):
+        reason = "the step runs at once (no `at`), so it is never skipped"
+    else:
+        return []
+    return [FieldError(f"{where}.on.{SKIPPED}", reason, "route")]
 
 
 def _input_keys(action: type[Action], step: Mapping[str, Any], where: str) -> list[FieldError]:
