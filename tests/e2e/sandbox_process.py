@@ -96,11 +96,14 @@ def sandbox_process(
     savvycal_token: str | None = None,
     savvycal_seed: int | None = None,
     savvycal_rate_limit: int = 0,
+    smtp_port: int | None = None,
 ) -> Iterator[SandboxProcess]:
     """Start ``python -m calflow.cli.main sandbox`` on a free port; stop it on exit.
 
     The SavvyCal options go to the command line only when given (``savvycal_seed``
-    defaults to ``seed`` in the sandbox, its token to a generated one).
+    defaults to ``seed`` in the sandbox, its token to a generated one); so does
+    ``smtp_port``, the SMTP sink's port (the sandbox's default is 2525, shared by every
+    sandbox on the machine: give a free one to read the mail a test sent).
     """
     port = free_port()
     cmd = [
@@ -125,6 +128,8 @@ def sandbox_process(
         cmd += ["--savvycal-seed", str(savvycal_seed)]
     if savvycal_rate_limit:
         cmd += ["--savvycal-rate-limit", str(savvycal_rate_limit)]
+    if smtp_port is not None:
+        cmd += ["--smtp-port", str(smtp_port)]
     root = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=child_env())

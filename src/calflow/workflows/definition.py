@@ -295,8 +295,7 @@ def _action_problems(step: Mapping[str, Any], where: str, registry: Registry) ->
     problems = [
         FieldError(
             f"{where}.on.{port}",
-            f"{step['action']} has no port {port!r} (ports: {', '.join(sorted(ports))}; "
-            f"and {SKIPPED!r}, the route of a skipped step)",
+            f"{step['action']} has no port {port!r} (ports: {', '.join(sorted(ports))})",
             "port",
         )
         for port in (step.get("on") or {})

@@ -47,14 +47,13 @@ def toggle_message(data: dict[str, Any]) -> str:
     """One line for people: ``disabled: sms-reminder-24h (3 runs already started keep
     waiting and run when due; delete the workflow to cancel them)``."""
     waiting = int(data.get("runs_waiting") or 0)
-    word = "enabled" if data["enabled"] else "disabled"
-    if not waiting:
-        return f"{word}: {data['name']} (no run of it is waiting)"
     runs = f"{waiting} run{'s' if waiting != 1 else ''}"
     if data["enabled"]:
-        return f"{word}: {data['name']} ({runs} of it waiting)"
+        return f"enabled: {data['name']}" + (f" ({runs} of it waiting)" if waiting else "")
+    if not waiting:
+        return f"disabled: {data['name']} (no run of it is waiting)"
     return (
-        f"{word}: {data['name']} ({runs} already started keep waiting and run when due; "
+        f"disabled: {data['name']} ({runs} already started keep waiting and run when due; "
         "delete the workflow to cancel them)"
     )
 
