@@ -93,10 +93,10 @@ async def h(tmp_path: Path, history: History) -> AsyncIterator[Harness]:
 
 def _flows(h: Harness, tag: str) -> None:
     for kind in ("created", "cancelled"):
+        body = f"{tag} {kind} " + "{{ booking.uid }}"
         h.apply({"name": f"on-{kind}", "trigger": {"kinds": [kind]},
                  "steps": [{"id": "sms", "action": "twilio.SendSms", "integration": "sms",
-                            "input": {"to": "{{ attendee.phone }}",
-                                      "body": f"{tag} {kind} {{{{ booking.uid }}}}"}}]})  # fmt: skip
+                            "input": {"to": "{{ attendee.phone }}", "body": body}}]})  # fmt: skip
 
 
 def _sms(history: History, tag: str) -> list[str]:
