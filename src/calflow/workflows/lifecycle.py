@@ -52,9 +52,10 @@ def toggle_message(data: dict[str, Any]) -> str:
         return f"enabled: {data['name']}" + (f" ({runs} of it waiting)" if waiting else "")
     if not waiting:
         return f"disabled: {data['name']} (no run of it is waiting)"
+    verbs = ("keeps", "runs", "it") if waiting == 1 else ("keep", "run", "them")
     return (
-        f"disabled: {data['name']} ({runs} already started keep waiting and run when due; "
-        "delete the workflow to cancel them)"
+        f"disabled: {data['name']} ({runs} already started {verbs[0]} waiting and "
+        f"{verbs[1]} when due; delete the workflow to cancel {verbs[2]})"
     )
 
 
