@@ -286,14 +286,19 @@ def test_skipped_is_a_route_of_timed_steps_that_can_be_skipped() -> None:
 
     at_once = {**sms, "at": "immediately"}
     del at_once["at"]
-    never = {**sms, "skip_if_past": False}
+    never = {**sms, "skip_if_past": False, "at": {"after": "1h"}}
+    moved_again_only = {**sms, "skip_if_past": False}  # booking-relative: may still be skipped
     back = {**sms, "id": "late", "on": {"skipped": "sms"}}
     assert problems(workflow_doc(steps=[at_once, email, log])) == {
         "steps.0.on.skipped": ["the step runs at once (no `at`), so it is never skipped"]
     }
     assert problems(workflow_doc(steps=[never, email, log])) == {
-        "steps.0.on.skipped": ["skip_if_past is false, so this step is never skipped"]
+        "steps.0.on.skipped": [
+            "skip_if_past is false and the step is timed after the previous one, so it is "
+            "never skipped"
+        ]
     }
+    assert parse(workflow_doc(steps=[moved_again_only, email, log])).steps[0].skip_if_past is False
     assert problems(workflow_doc(steps=[{**sms, "on": {"skipped": "end"}}, back])) == {
         "steps.1.on.skipped": ["routes back to 'sms': steps may only route forward"]
     }

@@ -305,14 +305,20 @@ def _action_problems(step: Mapping[str, Any], where: str, registry: Registry) ->
 
 
 def _skip_problems(step: Mapping[str, Any], where: str) -> list[FieldError]:
-    """A ``skipped`` route on a step that is never skipped (it runs at once, or says
-    ``skip_if_past: false``) could never be taken: refused rather than ignored."""
+    """A ``skipped`` route on a step that is never skipped could never be taken: refused
+    rather than ignored. A step that runs at once is never skipped; with ``skip_if_past:
+    false`` only a step timed from the booking's start or end can be (in a reschedule's
+    own run, once the booking moved again: see ``calflow.workflows.following``)."""
     if SKIPPED not in (step.get("on") or {}):
         return []
-    if step.get("skip_if_past") is False:
-        reason = "skip_if_past is false, so this step is never skipped"
-    elif step.get("at") in (None, "immediately"):
+    at = step.get("at")
+    if at in (None, "immediately"):
         reason = "the step runs at once (no `at`), so it is never skipped"
+    elif step.get("skip_if_past") is False and isinstance(at, Mapping) and "after" in at:
+        reason = (
+            "skip_if_past is false and the step is timed after the previous one, "
+            "so it is never skipped"
+        )
     else:
         return []
     return [FieldError(f"{where}.on.{SKIPPED}", reason, "route")]
