@@ -197,7 +197,24 @@ async def test_replay_into_calflow_fills_this_workspace_only(
     assert done["totals"]["items"] >= 30 and done["totals"]["failed"] == 0
     events = (await a.get("/api/v1/events", params={"limit": 500})).json()["items"]
     assert len(events) >= 20 and {e["source"] for e in events} == {"replay"}
+    assert {e["event"]["history"] for e in events} == {True}  # old changes start no workflow
     assert (await api.b.client.get("/api/v1/events")).json()["items"] == []
+
+
+async def test_a_dry_run_keeps_its_counts_on_the_job(api: Api, sandbox: SandboxProcess) -> None:
+    a = api.a.client
+    await connect(api.a, sandbox)
+    body = {"integration": "cal", "target": "calflow", "dry_run": True, "limit": 7,
+            "run_workflows": True}  # fmt: skip
+    started = await a.post("/api/v1/replays", json=body)
+    assert started.status_code == 202, started.text
+    done = await _until(a, started.json()["job"], "completed")
+    assert done["totals"]["items"] == 0  # a dry run records no item...
+    counts = done["counts"]  # ...but its counts (a replaced original is skipped, not sent)
+    assert (counts["fetched"], counts["skipped"], counts["sent"]) == (7, 7, 0)
+    assert counts["would_send"] == counts["skipped_reasons"]["dry run"] > 0
+    assert done["options"]["run_workflows"] is True
+    assert (await a.get("/api/v1/events")).json()["items"] == []
 
 
 async def test_replay_bad_options_are_422(api: Api, sandbox: SandboxProcess) -> None:
@@ -209,6 +226,8 @@ async def test_replay_bad_options_are_422(api: Api, sandbox: SandboxProcess) -> 
         ({"integration": "cal", "target": "calflow", "concurrency": 0}, "concurrency"),
         ({"integration": "cal", "target": "calflow", "since": "2030-01-02",
           "until": "2030-01-01"}, "until"),
+        ({"integration": "cal", "target": "https://hooks.example.com/x", "run_workflows": True},
+         "run_workflows"),
     ]:  # fmt: skip
         resp = await a.post("/api/v1/replays", json=body)
         assert resp.status_code == 422, (body, resp.text)

@@ -41,13 +41,15 @@ async def test_workflow_crud(any_api: Api) -> None:
     assert renamed.json()["error"]["details"][0]["field"] == "name"
     # enable / disable, list, get by id and by name
     off = await a.post("/api/v1/workflows/notify/disable")
-    assert off.json()["enabled"] is False
+    assert (off.json()["enabled"], off.json()["runs_waiting"]) == (False, 0)
     assert (await a.get(f"/api/v1/workflows/{wf['id']}")).json()["enabled"] is False
     assert (await a.post(f"/api/v1/workflows/{wf['id']}/enable")).json()["enabled"] is True
     listed = (await a.get("/api/v1/workflows")).json()["items"]
     assert [w["name"] for w in listed] == ["notify"]
     gone = await a.delete("/api/v1/workflows/notify")
-    assert gone.status_code == 200 and gone.json() == {"id": wf["id"], "deleted": True}
+    assert gone.status_code == 200 and gone.json() == {
+        "id": wf["id"], "deleted": True, "name": "notify", "runs_cancelled": 0, "runs_kept": 0,
+    }  # fmt: skip
     assert (await a.get(f"/api/v1/workflows/{wf['id']}")).status_code == 404
     assert (await a.delete(f"/api/v1/workflows/{wf['id']}")).status_code == 404
 
@@ -163,6 +165,36 @@ async def test_runs_in_pages_with_filters(any_api: Api) -> None:
     # only failed runs can be retried: others are a conflict, not a server error
     retry = await a.post("/api/v1/runs/run_0/retry")
     assert retry.status_code == 409 and retry.json()["error"]["code"] == "CONFLICT"
+
+
+async def test_disable_counts_waiting_runs_and_delete_cancels_or_keeps_them(
+    any_api: Api,
+) -> None:
+    api = any_api
+    a = api.a.client
+    made = {}
+    for name in ("notify", "other"):
+        made[name] = (await a.post("/api/v1/workflows", json=workflow(name=name))).json()
+    runs = RunStore(api.a.store.engine, api.a.id)
+    for n, (name, status) in enumerate([("notify", "waiting"), ("notify", "succeeded"),
+                                        ("other", "waiting")]):  # fmt: skip
+        runs.create(f"run_{n}", workflow_id=made[name]["id"], workflow_name=name,
+                    workflow_version=1, event_id=f"evt_{n}", provider="cal_com",
+                    booking_uid=f"uid-{n}")  # fmt: skip
+        runs.update(f"run_{n}", status=status, current_step="hook")
+    off = (await a.post("/api/v1/workflows/notify/disable")).json()
+    assert (off["enabled"], off["runs_waiting"]) == (False, 1)
+    assert (await a.get("/api/v1/runs/run_0")).json()["status"] == "waiting"
+    kept = await a.delete("/api/v1/workflows/other", params={"keep_runs": "true"})
+    assert (kept.json()["runs_cancelled"], kept.json()["runs_kept"]) == (0, 1)
+    gone = (await a.delete(f"/api/v1/workflows/{made['notify']['id']}")).json()
+    assert (gone["runs_cancelled"], gone["runs_kept"]) == (1, 0)
+    run = (await a.get("/api/v1/runs/run_0")).json()
+    assert (run["status"], run["cancel_reason"]) == ("cancelled", "workflow deleted")
+    assert run["steps"][-1]["error"] == {"reason": "workflow deleted"}
+    assert (await a.get("/api/v1/runs/run_2")).json()["status"] == "waiting"
+    bad = await a.delete("/api/v1/workflows/nope", params={"keep_runs": "maybe"})
+    assert bad.status_code == 422
 
 
 async def test_a_dead_lettered_run_is_retried_from_its_failed_step(any_api: Api) -> None:

@@ -259,8 +259,11 @@ def _workflow(page: Any, served: Served, shots: Shots) -> None:
     toggle.click(force=True)
     expect(toggle).not_to_be_checked()
     assert served.api("GET", "/workflows/sms-reminder")["enabled"] is False
+    note = page.locator(".toggle-note[data-workflow=sms-reminder]")
+    expect(note).to_contain_text("1 run already started keeps waiting and runs when due")
     toggle.click(force=True)
     expect(toggle).to_be_checked()
+    expect(note).to_have_text("Enabled; 1 run of it waiting.")
     assert served.api("GET", "/workflows/sms-reminder")["enabled"] is True
     shots(page, "workflows")
     page.get_by_role("link", name="sms-reminder").click()

@@ -98,12 +98,14 @@ def sandbox_process(
     savvycal_rate_limit: int = 0,
     twilio_mps: float = 0.0,
     latency_ms: float = 0.0,
+    smtp_port: int | None = None,
 ) -> Iterator[SandboxProcess]:
     """Start ``python -m calflow.cli.main sandbox`` on a free port; stop it on exit.
 
-    The SavvyCal, Twilio and latency options go to the command line only when given
-    (``savvycal_seed`` defaults to ``seed`` in the sandbox, its token to a generated one;
-    ``twilio_mps`` to no limit).
+    The SavvyCal, Twilio, latency and SMTP options go to the command line only when
+    given (``savvycal_seed`` defaults to ``seed`` in the sandbox, its token to a generated
+    one; ``twilio_mps`` to no limit; ``smtp_port``, the SMTP sink's port, to 2525, shared
+    by every sandbox on the machine: give a free one to read the mail a test sent).
     """
     port = free_port()
     cmd = [
@@ -132,6 +134,8 @@ def sandbox_process(
         cmd += ["--twilio-mps", str(twilio_mps)]
     if latency_ms:
         cmd += ["--latency", str(latency_ms)]
+    if smtp_port is not None:
+        cmd += ["--smtp-port", str(smtp_port)]
     root = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=child_env())

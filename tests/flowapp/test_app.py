@@ -19,6 +19,8 @@ from .fixture_app.broken import (
     MissingSchema,
     NoErrorPort,
     NotJson,
+    OnlyErrors,
+    SkippedPort,
     StringDeps,
     UnknownFetcher,
     WrongDeps,
@@ -141,6 +143,17 @@ def test_problem_duplicate_ports_and_no_error_port() -> None:
         "broken.duplicate_ports: duplicate port keys ['success', 'success', 'error']"
     ]
     assert _app(NoErrorPort).problems() == ["broken.no_error_port: declares no error port"]
+
+
+def test_problem_no_success_port_and_a_port_named_skipped() -> None:
+    assert _app(OnlyErrors).problems() == [
+        "broken.only_errors: declares no success (non-error) port"
+    ]
+    assert OnlyErrors.success_port() is None
+    assert _app(SkippedPort).problems() == [
+        "broken.skipped_port: port 'skipped' is reserved (a workflow step's route when the "
+        "step is skipped)"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -77,6 +77,23 @@ def test_action_declares_an_error_port_and_unique_ports(app: App, action: type[A
 
 
 @pytest.mark.parametrize(("app", "action"), ACTIONS)
+def test_action_has_a_success_port_and_leaves_skipped_to_workflows(
+    app: App, action: type[Action]
+) -> None:
+    success = action.success_port()
+    port = action.port(success) if success else None
+    assert port is not None and not port.error
+    assert action.port("skipped") is None
+
+
+def test_the_success_port_is_success_or_the_first_answer() -> None:
+    registry = default_registry()
+    assert registry.action("twilio", "SendSms").success_port() == "sent"
+    assert registry.action("email", "SendEmail").success_port() == "sent"
+    assert registry.action("cal_com", "CancelBooking").success_port() == "success"
+
+
+@pytest.mark.parametrize(("app", "action"), ACTIONS)
 def test_action_declaration_is_complete(app: App, action: type[Action]) -> None:
     assert action.key and action.name and action.description
     assert action.kind in {"read", "write", "destructive"}

@@ -75,10 +75,17 @@ def test_replay_human_output_and_exit_1_on_failures(
 
 
 def test_dry_run_lists_items(home: Path, store: IntegrationStore, receiver: Receiver) -> None:
-    result = run_calflow(home, "replay", "savvycal", "-i", "sc", "--dry-run", "--limit", "3")
+    result = run_calflow(
+        home, "replay", "savvycal", "-i", "sc", "--dry-run", "--limit", "3", "--json"
+    )
     assert result.code == 0, str(result)
-    assert result.stdout.count("would send event.") == 3
+    assert len(result.json["would_send"]) == 3
+    human = run_calflow(home, "replay", "savvycal", "-i", "sc", "--dry-run", "--limit", "3")
+    assert human.stdout.count("would send event.") == 3
     assert receiver.stats()["total"] == 0
+    shown = run_calflow(home, "replays", "show", result.json["job"], "--json").json
+    assert shown["totals"]["items"] == 0  # a dry run records no item, but its counts
+    assert (shown["counts"]["fetched"], shown["counts"]["would_send"]) == (3, 3)
 
 
 def _usage_error(result: Result, *needles: str) -> None:
@@ -103,6 +110,10 @@ def test_bad_options_are_clear_usage_errors(
         "allow-private",
     )
     _usage_error(run_calflow(home, "replay", "-i", "sc"), "--to URL or --into calflow")
+    _usage_error(
+        run_calflow(home, *replay_args(receiver, "--run-workflows")),
+        "run_workflows: starts workflows of --into calflow only",
+    )
     _usage_error(run_calflow(home, "replay", "--resume", "rpl_missing"), "no replay job")
     assert receiver.stats()["total"] == 0
 

@@ -181,7 +181,14 @@ async def test_dry_run_sends_nothing_and_lists_what_it_would_send(
     assert data["skipped_reasons"]["dry run"] == len(cancelled) > 0
     assert {w["object"] for w in data["would_send"]} == {e["id"] for e in cancelled}
     assert receiver.stats()["total"] == 0
-    assert engine.jobs.totals(summary.job)["items"] == 0
+    assert engine.jobs.totals(summary.job)["items"] == 0  # a dry run records no items...
+    counts = engine.jobs.get(summary.job).counts  # ...but keeps its counts on the job
+    assert counts is not None
+    assert (counts["fetched"], counts["would_send"], counts["sent"]) == (
+        len(events), len(cancelled), 0,
+    )  # fmt: skip
+    assert counts["skipped"] == len(events) and counts["skipped_reasons"]["filtered"] > 0
+    assert engine.jobs.get(summary.job).public()["counts"] == counts
 
 
 async def test_a_4xx_target_fails_each_item_once_with_the_status(

@@ -189,12 +189,67 @@ def test_list_show_enable_disable_delete(tmp_path: Path, calflow: Calflow) -> No
     assert (disabled["enabled"], disabled["version"]) == (False, 1)
     assert ok(calflow(home, "workflows", "enable", first.id)).stdout.strip() == ("enabled: remind")
     deleted = ok(calflow(home, "workflows", "delete", "remind", "--json")).json
-    assert deleted == {"deleted": "remind", "id": first.id}
+    assert deleted == {"deleted": "remind", "id": first.id, "name": "remind",
+                       "runs_cancelled": 0, "runs_kept": 0}  # fmt: skip
 
     after = calflow(home, "workflows", "list", "--json")
     show_gone = run_calflow(home, "workflows", "show", "remind")
     assert [(w["name"], w["enabled"]) for w in ok(after).json] == [("alpha", True)]
     usage_error(show_gone, "(NOT_FOUND): no workflow 'remind'")
+
+
+def test_disable_says_runs_wait_and_delete_cancels_them_or_keeps_them(
+    tmp_path: Path, calflow: Calflow
+) -> None:
+    home = tmp_path / "home"
+    with seeded(home) as (wf, runs):
+        remind, _ = wf.apply(workflow_doc("remind"))
+        other, _ = wf.apply(workflow_doc("other"))
+        seeds = [
+            ("run_w1", remind.id, "waiting"),
+            ("run_w2", remind.id, "queued"),
+            ("run_done", remind.id, "succeeded"),
+            ("run_o", other.id, "waiting"),
+        ]
+        for n, (run_id, workflow_id, status) in enumerate(seeds):
+            runs.create(
+                run_id,
+                workflow_id=workflow_id,
+                workflow_name="x",
+                workflow_version=1,
+                event_id=f"ev_{n}",
+                provider="cal_com",
+                booking_uid=f"b{n}",
+            )
+            runs.update(run_id, status=status, next_due_at=T0 + timedelta(days=1))
+        runs.update("run_w1", current_step="get")  # fmt: skip
+
+    disabled = ok(calflow(home, "workflows", "disable", "remind"))
+    assert disabled.stdout.strip() == (
+        "disabled: remind (2 runs already started keep waiting and run when due; "
+        "delete the workflow to cancel them)"
+    )
+    as_json = ok(calflow(home, "workflows", "enable", "remind", "--json")).json
+    assert (as_json["enabled"], as_json["runs_waiting"]) == (True, 2)
+    kept = ok(calflow(home, "workflows", "delete", "other", "--keep-runs", "--json")).json
+    assert (kept["runs_cancelled"], kept["runs_kept"]) == (0, 1)
+    deleted = ok(run_calflow(home, "workflows", "delete", "remind"))
+    assert deleted.stdout.strip() == "deleted: remind (2 runs cancelled: workflow deleted)"
+
+    with seeded(home) as (_, runs):
+        after = {r["id"]: r for r in runs.list()}
+        trace = runs.get("run_w1")["steps"]
+    assert {k: (r["status"], r["cancel_reason"]) for k, r in after.items()} == {
+        "run_w1": ("cancelled", "workflow deleted"),
+        "run_w2": ("cancelled", "workflow deleted"),
+        "run_done": ("succeeded", None),
+        "run_o": ("waiting", None),
+    }
+    assert after["run_w1"]["next_due_at"] is None and after["run_w1"]["finished_at"]
+    assert [(s["step"], s["status"], s["error"]) for s in trace] == [
+        ("get", "cancelled", {"reason": "workflow deleted"})
+    ]
+    usage_error(run_calflow(home, "workflows", "delete", "remind"), "no workflow 'remind'")
 
 
 def test_runs_list_and_show(tmp_path: Path, calflow: Calflow) -> None:

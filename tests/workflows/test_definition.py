@@ -264,6 +264,46 @@ def test_routes_may_only_go_forward_or_end() -> None:
     assert list(problems(workflow_doc(steps=to_self))) == ["steps.0.on.error"]
 
 
+def test_skipped_is_a_route_of_timed_steps_that_can_be_skipped() -> None:
+    uid = {"bookingUid": "{{ booking.uid }}"}
+    sms = {
+        "id": "sms",
+        "action": "twilio.SendSms",
+        "integration": "sms",
+        "input": {"to": "{{ attendee.phone }}", "body": "hi"},
+        "at": {"before_start": "24h"},
+        "on": {"sent": "end", "error": "email", "skipped": "log"},
+    }
+    email = {"id": "email", "action": "cal_com.GetBooking", "input": uid}
+    log = {"id": "log", "action": "cal_com.GetBooking", "input": uid}
+    (step, _, _) = parse(workflow_doc(steps=[sms, email, log])).steps
+    assert step.on["skipped"] == "log"
+    assert step.after_skip("sent") == "log"  # its own route first
+    unrouted = parse(workflow_doc(steps=[{**sms, "on": {"sent": "end", "error": "email"}},
+                                         email])).steps[0]  # fmt: skip
+    assert unrouted.after_skip("sent") == "end"  # else where success goes
+    assert parse(workflow_doc(steps=[{**sms, "on": {}}])).steps[0].after_skip("sent") is None
+
+    at_once = {**sms, "at": "immediately"}
+    del at_once["at"]
+    never = {**sms, "skip_if_past": False, "at": {"after": "1h"}}
+    moved_again_only = {**sms, "skip_if_past": False}  # booking-relative: may still be skipped
+    back = {**sms, "id": "late", "on": {"skipped": "sms"}}
+    assert problems(workflow_doc(steps=[at_once, email, log])) == {
+        "steps.0.on.skipped": ["the step runs at once (no `at`), so it is never skipped"]
+    }
+    assert problems(workflow_doc(steps=[never, email, log])) == {
+        "steps.0.on.skipped": [
+            "skip_if_past is false and the step is timed after the previous one, so it is "
+            "never skipped"
+        ]
+    }
+    assert parse(workflow_doc(steps=[moved_again_only, email, log])).steps[0].skip_if_past is False
+    assert problems(workflow_doc(steps=[{**sms, "on": {"skipped": "end"}}, back])) == {
+        "steps.1.on.skipped": ["routes back to 'sms': steps may only route forward"]
+    }
+
+
 def test_templates_may_read_only_earlier_steps() -> None:
     steps = [
         {"id": "get", "action": "cal_com.GetBooking", "input": {"bookingUid": "{{ booking.uid }}"}},

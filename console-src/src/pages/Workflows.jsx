@@ -1,4 +1,5 @@
-// Workflows: list, view, enable/disable, edit the definition with server-side validation.
+// Workflows: list, view, enable/disable (saying what becomes of the runs already started),
+// edit the definition with server-side validation.
 import { useEffect, useState } from "react";
 import { api, itemsOf } from "../api.js";
 import { href, navigate } from "../router.js";
@@ -18,14 +19,30 @@ function atText(at) {
     .join(", ");
 }
 
+/** What became of the runs already started, after a toggle (the API's `runs_waiting`). */
+function toggleNote(res) {
+  const n = res.runs_waiting || 0;
+  const runs = `${n} run${n === 1 ? "" : "s"}`;
+  if (res.enabled) return n ? `Enabled; ${runs} of it waiting.` : "Enabled.";
+  if (!n) return "Disabled: it starts no new run (none of its runs is waiting).";
+  const [keep, run, them] = n === 1 ? ["keeps", "runs", "it"] : ["keep", "run", "them"];
+  return `Disabled: it starts no new run. ${runs} already started ${keep} waiting and ${run} when due; delete the workflow to cancel ${them}.`;
+}
+
 function EnableSwitch({ workflow, onChanged }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
+  const [note, setNote] = useState(null);
   const toggle = async () => {
     setBusy(true);
     setError(null);
+    setNote(null);
     try {
-      await api("POST", `/workflows/${workflow.id}/${workflow.enabled ? "disable" : "enable"}`);
+      const res = await api(
+        "POST",
+        `/workflows/${workflow.id}/${workflow.enabled ? "disable" : "enable"}`,
+      );
+      setNote(toggleNote(res || {}));
       onChanged();
     } catch (exc) {
       setError(exc);
@@ -47,6 +64,11 @@ function EnableSwitch({ workflow, onChanged }) {
         <span className="slider" aria-hidden="true" />
         <span className="switch-label">{workflow.enabled ? "enabled" : "disabled"}</span>
       </label>
+      {note && (
+        <div className="alert alert-ok toggle-note" role="status" data-workflow={workflow.name}>
+          {note}
+        </div>
+      )}
       <ErrorBox error={error} />
     </>
   );

@@ -221,6 +221,21 @@ class WorkflowSaved(WorkflowOut):
     result: str = Field(description="created, updated or unchanged.")
 
 
+class WorkflowToggled(WorkflowOut):
+    runs_waiting: int = Field(
+        description="Runs it already started that are not finished: disabling stops new "
+        "runs only, these keep waiting and run when due."
+    )
+
+
+class WorkflowDeleted(Deleted):
+    name: str
+    runs_cancelled: int = Field(
+        description="Unfinished runs ended as cancelled with the reason 'workflow deleted'."
+    )
+    runs_kept: int = Field(description="Unfinished runs left to go on (keep_runs=true).")
+
+
 class WorkflowList(Output):
     items: list[WorkflowOut]
 
@@ -306,6 +321,12 @@ class ReplayStart(Input):
     limit: int | None = Field(None, ge=1, le=10_000_000)
     timeout_s: float = Field(10.0, gt=0, le=300)
     max_attempts: int = Field(5, ge=1, le=20)
+    run_workflows: bool = Field(
+        False,
+        description="With target 'calflow': let replayed changes start workflows as live "
+        "ones do. Without it a change that happened more than 60 s before the replay "
+        "starts none (an old cancellation sends no 'Cancelled' email today).",
+    )
     signature: Literal["provider", "standard"] = Field(
         "provider",
         description="How deliveries to a URL are signed: 'provider' (the provider's own "
@@ -323,6 +344,11 @@ class ReplayOut(Output):
     running: bool = Field(description="Running in this server process right now.")
     totals: dict[str, int]
     progress: dict[str, Any] | None = Field(description="Live counts while running here.")
+    counts: dict[str, Any] | None = Field(
+        None,
+        description="A dry run's counts (fetched, would_send, skipped with reasons); "
+        "a dry run records no items, so its totals stay zero.",
+    )
     error: str | None
     created_at: str
     finished_at: str | None

@@ -2,11 +2,12 @@
 
 - ``POST /api/v1/replays`` ``{"integration", "target": "calflow" | URL, "since",
   "until", "kinds", "concurrency", "rate", "dry_run", "allow_private", "limit",
-  "timeout_s", "max_attempts", "secret", "signature"}`` (the options of ``calflow
-  replay``; ``signature``: ``provider``, the default, or ``standard`` for Standard
-  Webhooks) starts a job in the server process and answers 202 with it at once.
+  "timeout_s", "max_attempts", "secret", "signature", "run_workflows"}`` (the options
+  of ``calflow replay``; ``signature``: ``provider``, the default, or ``standard`` for
+  Standard Webhooks; ``run_workflows`` with target ``calflow``: old changes start
+  workflows too) starts a job in the server process and answers 202 with it at once.
 - ``GET /api/v1/replays`` and ``GET /api/v1/replays/{id}``: status, totals (sent,
-  skipped, failed), live progress while it runs here, timing.
+  skipped, failed), a dry run's ``counts``, live progress while it runs here, timing.
 - ``POST /api/v1/replays/{id}/cancel``: the job stops at its next checkpoint and stays
   resumable; ``POST /api/v1/replays/{id}/resume`` continues it from its checkpoint
   (409 while it runs).
@@ -63,6 +64,7 @@ def _options(body: ReplayStart) -> ReplayOptions:
         timeout_s=body.timeout_s,
         max_attempts=body.max_attempts,
         signature=body.signature,
+        run_workflows=body.run_workflows,
     )
 
 

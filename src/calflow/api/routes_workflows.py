@@ -3,8 +3,12 @@
 
 - ``GET /api/v1/workflows``; ``POST /api/v1/workflows`` creates one (409 if the name
   is taken); ``GET``/``PUT``/``DELETE /api/v1/workflows/{id or name}``; PUT replaces the
-  definition (a new version; the name stays) and DELETE keeps the past runs.
-- ``POST /api/v1/workflows/{id}/enable`` and ``…/disable``.
+  definition (a new version; the name stays). DELETE cancels the workflow's unfinished
+  runs with the reason "workflow deleted" (``?keep_runs=true`` lets them go on) and
+  answers ``{"id", "deleted", "runs_cancelled", "runs_kept"}``; past runs stay visible.
+- ``POST /api/v1/workflows/{id}/enable`` and ``…/disable``: the workflow plus
+  ``runs_waiting``, its runs already started that are not finished (disabling stops new
+  runs only: those keep waiting and run when due).
 - ``POST /api/v1/workflows/validate``: ``{"valid", "name", "errors": [{"field",
   "message"}]}`` without saving (an editor's check as you type).
 - ``GET /api/v1/schemas/workflow``: the JSON Schema of a definition.
@@ -23,8 +27,16 @@ from fastapi import APIRouter, Request
 
 from calflow.api.deps import ApiRoute, Scope, ScopeDep
 from calflow.api.errors import ERROR_RESPONSES, ApiError
-from calflow.api.models import Deleted, Validation, WorkflowList, WorkflowOut, WorkflowSaved
+from calflow.api.models import (
+    Validation,
+    WorkflowDeleted,
+    WorkflowList,
+    WorkflowOut,
+    WorkflowSaved,
+    WorkflowToggled,
+)
 from calflow.errors import CalflowError, FieldError, NotFoundError, ValidationError
+from calflow.workflows import lifecycle
 from calflow.workflows.definition import load_text, parse, schema
 from calflow.workflows.store import StoredWorkflow
 
@@ -167,18 +179,21 @@ async def replace_workflow(scope: ScopeDep, ref: str, request: Request) -> Workf
 
 
 @router.delete("/workflows/{ref}")
-def delete_workflow(scope: ScopeDep, ref: str) -> Deleted:
-    """Delete a workflow (its runs stay visible)."""
-    return Deleted(id=scope.workflows.delete(ref).id)
+def delete_workflow(scope: ScopeDep, ref: str, keep_runs: bool = False) -> WorkflowDeleted:
+    """Delete a workflow and cancel its unfinished runs (reason "workflow deleted"), or
+    let them go on with ``keep_runs=true``; finished runs stay visible."""
+    data = lifecycle.delete_workflow(scope.workflows, scope.runs, ref, keep_runs=keep_runs)
+    return WorkflowDeleted(**data)
 
 
 @router.post("/workflows/{ref}/enable")
-def enable_workflow(scope: ScopeDep, ref: str) -> WorkflowOut:
+def enable_workflow(scope: ScopeDep, ref: str) -> WorkflowToggled:
     """Start matching events again."""
-    return WorkflowOut(**scope.workflows.set_enabled(ref, True).to_dict())
+    return WorkflowToggled(**lifecycle.set_enabled(scope.workflows, scope.runs, ref, True))
 
 
 @router.post("/workflows/{ref}/disable")
-def disable_workflow(scope: ScopeDep, ref: str) -> WorkflowOut:
-    """Stop matching new events (runs already started go on)."""
-    return WorkflowOut(**scope.workflows.set_enabled(ref, False).to_dict())
+def disable_workflow(scope: ScopeDep, ref: str) -> WorkflowToggled:
+    """Stop matching new events; the runs already started keep waiting and run when due
+    (``runs_waiting`` says how many)."""
+    return WorkflowToggled(**lifecycle.set_enabled(scope.workflows, scope.runs, ref, False))

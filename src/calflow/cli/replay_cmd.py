@@ -102,6 +102,12 @@ def _show_summary(data: dict[str, Any]) -> None:
             f"  would send {item['kind']} {item['object']} (start {item['start']}) as {item['id']}",
             highlight=False,
         )
+    if data.get("history"):
+        console.print(
+            "  replayed as history: a change that happened more than 60 s ago starts no "
+            "workflow (--run-workflows to start them)",
+            highlight=False,
+        )
     if data.get("error"):
         console.print(f"  [red]{data['error']}[/]", highlight=False)
     if (status != "completed" or data["failed"]) and not data["dry_run"]:
@@ -141,6 +147,12 @@ def replay(
     limit: int = typer.Option(None, "--limit", help="Stop after this many items."),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds per delivery attempt."),
     attempts: int = typer.Option(5, "--attempts", help="Delivery attempts per item."),
+    run_workflows: bool = typer.Option(
+        False,
+        "--run-workflows",
+        help="With --into calflow: let old changes start workflows too (by default a "
+        "change that happened more than 60 s ago starts none).",
+    ),
     resume: str = typer.Option(None, "--resume", help="Continue this job from its checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -174,6 +186,7 @@ def replay(
             timeout_s=timeout,
             max_attempts=attempts,
             signature=signature,
+            run_workflows=run_workflows,
         )
         if provider:
             _check_provider(provider, engine, integration)

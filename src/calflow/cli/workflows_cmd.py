@@ -121,12 +121,14 @@ def show(
 
 
 def _toggle(ref: str, enabled: bool, as_json: bool) -> None:
-    workflows, _ = _stores()
-    data = workflows.set_enabled(ref, enabled).to_dict()
+    from calflow.workflows.lifecycle import set_enabled, toggle_message
+
+    workflows, runs = _stores()
+    data = set_enabled(workflows, runs, ref, enabled)
     if as_json:
         print_json(data)
     else:
-        console.print(f"{'enabled' if enabled else 'disabled'}: {data['name']}")
+        console.print(toggle_message(data), highlight=False)
 
 
 @workflows_app.command("enable")
@@ -143,22 +145,29 @@ def disable(
     ref: str = typer.Argument(..., help="Workflow name or id."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Stop matching new events (runs already started go on)."""
+    """Stop matching new events; the runs already started keep waiting and run when due
+    (the output and `runs_waiting` say how many)."""
     _toggle(ref, False, as_json)
 
 
 @workflows_app.command("delete")
 def delete(
     ref: str = typer.Argument(..., help="Workflow name or id."),
+    keep_runs: bool = typer.Option(
+        False, "--keep-runs", help="Let its unfinished runs go on instead of cancelling them."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Delete a workflow (its runs stay visible)."""
-    workflows, _ = _stores()
-    gone = workflows.delete(ref)
+    """Delete a workflow and cancel its unfinished runs (reason "workflow deleted"), or
+    keep them with --keep-runs; finished runs stay visible."""
+    from calflow.workflows.lifecycle import delete_message, delete_workflow
+
+    workflows, runs = _stores()
+    data = delete_workflow(workflows, runs, ref, keep_runs=keep_runs)
     if as_json:
-        print_json({"deleted": gone.name, "id": gone.id})
+        print_json({"deleted": data["name"], **data})
     else:
-        console.print(f"deleted: {gone.name}")
+        console.print(delete_message(data), highlight=False)
 
 
 @workflows_app.command("builtins")

@@ -113,7 +113,8 @@ class ReplayJobRow(Base):
     ``checkpoint`` is the source token of the first page not yet fully done (``None``:
     the beginning); ``exhausted`` says the source was read to its end. ``owner`` and
     ``heartbeat_at`` are the lease of the process running it. ``secret`` is the Fernet
-    token of the signing secret (never stored in clear).
+    token of the signing secret (never stored in clear). ``counts`` are a dry run's
+    counts (a dry run records no items).
     """
 
     __tablename__ = "replay_jobs"
@@ -139,6 +140,7 @@ class ReplayJobRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    counts: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 class ReplayItemRow(Base):

@@ -81,7 +81,7 @@ def _fill_missing(stored: Mapping[str, Any], incoming: BookingEvent) -> dict[str
     the stored event does not depend on which channel happened to arrive first.
     """
     fresh = incoming.to_dict(raw=False)
-    skip = {"source", "received_at", "occurred_at", "attendees", "integration_id"}
+    skip = {"source", "received_at", "occurred_at", "attendees", "integration_id", "history"}
     merged = _fill(stored, {k: v for k, v in fresh.items() if k not in skip})
     by_email = {str(a.get("email") or "").lower(): a for a in fresh["attendees"] if a.get("email")}
     attendees = [dict(a) for a in stored.get("attendees") or []]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from calflow.errors import ValidationError
@@ -30,7 +31,8 @@ def inbox_for(store: IntegrationStore) -> Inbox:
 
 
 def make_replay_intake(store: IntegrationStore) -> Intake:
-    """The intake ``calflow replay --into calflow`` publishes through (source ``replay``)."""
+    """The intake ``calflow replay --into calflow`` publishes through (source ``replay``;
+    marked ``history`` unless the replay runs workflows, so an old change starts none)."""
     inbox = inbox_for(store)
 
     async def intake(delivery: Delivery) -> IntakeResult:
@@ -41,6 +43,8 @@ def make_replay_intake(store: IntegrationStore) -> Intake:
         event = normalize(
             delivery.provider, body, source="replay", integration_id=delivery.integration_id
         )
+        if not delivery.run_workflows:
+            event = replace(event, history=True)
         published = await asyncio.to_thread(inbox.publish, event, delivery.item_id)
         return "duplicate" if published.duplicate else "accepted"
 

@@ -129,6 +129,11 @@ class BookingEvent:
     party: tuple[str, ...] = ()
     """With ``seat``: the seats (emails) the delivery listed on the booking, so the inbox
     can tell a whole seated booking moving from one seat holder moving alone."""
+    history: bool = False
+    """Brought in by a replay of history (``calflow replay --into calflow`` without
+    ``--run-workflows``): if it occurred more than the grace (60 s) before it was
+    received, it starts no workflow, though it still moves and ends the booking's runs.
+    Not part of the dedupe key: the same change from a webhook is the same event."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -186,6 +191,7 @@ class BookingEvent:
             "integration_id": self.integration_id,
             "seat": self.seat,
             "party": list(self.party),
+            "history": self.history,
             "metadata": dict(self.metadata),
             "occurred_at": _iso(self.occurred_at),
             "received_at": _iso(self.received_at),
@@ -218,6 +224,7 @@ class BookingEvent:
             integration_id=data.get("integration_id"),
             seat=data.get("seat") or None,
             party=tuple(str(p) for p in data.get("party") or ()),
+            history=data.get("history") is True,
             metadata=dict(data.get("metadata") or {}),
             occurred_at=_parse(data.get("occurred_at")) or datetime.now(UTC),
             received_at=_parse(data.get("received_at")) or datetime.now(UTC),

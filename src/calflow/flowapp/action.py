@@ -48,6 +48,17 @@ class Action(ABC):
         return next((p for p in cls.ports if p.key == key), None)
 
     @classmethod
+    def success_port(cls) -> str | None:
+        """The port a call that did what was asked answers on: ``success`` when declared,
+        else the first declared port that is not an error port (Twilio SendSms: ``sent``).
+
+        A workflow step skipped because its time had passed goes where this port routes.
+        """
+        if cls.port(SUCCESS.key) is not None:
+            return SUCCESS.key
+        return next((p.key for p in cls.ports if not p.error), None)
+
+    @classmethod
     def fetcher_refs(cls) -> list[tuple[str, str, list[str]]]:
         """(field path, fetcher key, depends-on fields) for every ``x-fetcher`` in the schema."""
         refs = []

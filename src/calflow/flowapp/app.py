@@ -8,7 +8,7 @@ from typing import Any
 
 from calflow.errors import FieldError, NotFoundError, ValidationError
 from calflow.flowapp.action import Action, DataFetcher
-from calflow.flowapp.model import AuthMode, CredentialField
+from calflow.flowapp.model import SKIPPED_ROUTE, AuthMode, CredentialField
 from calflow.flowapp.schema import open_objects
 
 SettingsCheck = Callable[[Mapping[str, Any]], list[FieldError]]
@@ -199,6 +199,13 @@ class App:
                 out.append(f"{self.key}.{action.key}: duplicate port keys {port_keys}")
             if not any(p.error for p in action.ports):
                 out.append(f"{self.key}.{action.key}: declares no error port")
+            if action.success_port() is None:
+                out.append(f"{self.key}.{action.key}: declares no success (non-error) port")
+            if SKIPPED_ROUTE in port_keys:
+                out.append(
+                    f"{self.key}.{action.key}: port {SKIPPED_ROUTE!r} is reserved "
+                    "(a workflow step's route when the step is skipped)"
+                )
         return out
 
 

@@ -62,6 +62,9 @@ SUCCESS = OutputPort("success", "The request succeeded.")
 ERROR = OutputPort("error", "The request failed; code and message say why.", error=True)
 NOT_FOUND = OutputPort("not_found", "The provider has no such record.")
 CONFLICT = OutputPort("conflict", "The time is taken or not bookable.")
+SKIPPED_ROUTE = "skipped"
+"""Not a port: the route a workflow step takes when it is skipped (``skip_if_past``), so
+no action may declare a port of this name."""
 
 
 @dataclass(frozen=True)

@@ -201,8 +201,11 @@ class ReplayEngine:
                 await target.aclose()
             await http.aclose()
             duration = time.perf_counter() - started
-            self.jobs.finish(job.id, status, error=error, duration_s=duration)
-        return self._summary(run, job, integration, status, error, duration)
+            counts = run.counts.to_dict() if run is not None and options.dry_run else None
+            self.jobs.finish(job.id, status, error=error, duration_s=duration, counts=counts)
+        summary = self._summary(run, job, integration, status, error, duration)
+        summary.history = bool(options.into) and not options.run_workflows
+        return summary
 
     def _target(
         self,
@@ -215,7 +218,7 @@ class ReplayEngine:
             return None
         if options.into:
             intake = self._intake or load_intake(self.store)
-            return IntakeTarget(intake, adapter, integration.id)
+            return IntakeTarget(intake, adapter, integration.id, options.run_workflows)
         assert options.to is not None
         return WebhookTarget(
             options.to,
@@ -292,6 +295,10 @@ def _check_options(options: ReplayOptions) -> None:
     if options.since and options.until and options.since >= options.until:
         errors.append(FieldError("until", "must be after --since"))
     errors += signature_problems(options.signature, options.into)
+    if options.run_workflows and not options.into:
+        errors.append(
+            FieldError("run_workflows", "starts workflows of --into calflow only", "scope")
+        )
     if errors:
         raise ValidationError("invalid replay options", errors)
 
@@ -318,6 +325,7 @@ def _options_of(job: Job, allow_private: bool | None) -> ReplayOptions:
         timeout_s=float(o.get("timeout_s") or 10.0),
         max_attempts=int(o.get("max_attempts") or 5),
         signature=str(o.get("signature") or PROVIDER),
+        run_workflows=bool(o.get("run_workflows")),
     )
 
 

@@ -55,6 +55,9 @@ class Job:
     updated_at: datetime
     finished_at: datetime | None
     has_secret: bool
+    counts: dict[str, Any] | None = None
+    """A dry run's counts (``fetched``, ``skipped`` with ``skipped_reasons``…): a dry run
+    records no items, so its totals stay zero."""
 
     @property
     def dry_run(self) -> bool:
@@ -79,6 +82,8 @@ class Job:
         }
         if totals is not None:
             out["totals"] = totals
+        if self.counts is not None:
+            out["counts"] = self.counts
         return out
 
 
@@ -121,6 +126,7 @@ def _job(row: ReplayJobRow) -> Job:
         updated_at=row.updated_at,
         finished_at=row.finished_at,
         has_secret=row.secret is not None,
+        counts=dict(row.counts) if row.counts is not None else None,
     )
 
 
@@ -279,8 +285,18 @@ class JobStore:
             ).scalar_one()
         return str(status)
 
-    def finish(self, job_id: str, status: str, *, error: str | None, duration_s: float) -> None:
+    def finish(
+        self,
+        job_id: str,
+        status: str,
+        *,
+        error: str | None,
+        duration_s: float,
+        counts: dict[str, Any] | None = None,
+    ) -> None:
+        """Mark the job ended (``cancelled`` stays cancelled); ``counts``: a dry run's."""
         now = utcnow()
+        extra = {"counts": counts} if counts is not None else {}
         with write_transaction(self.engine) as conn:
             current = conn.execute(
                 select(ReplayJobRow.status).where(ReplayJobRow.id == job_id)
@@ -296,6 +312,7 @@ class JobStore:
                     updated_at=now,
                     finished_at=now,
                     duration_s=ReplayJobRow.duration_s + duration_s,
+                    **extra,
                 )
             )
 

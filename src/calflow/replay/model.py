@@ -13,6 +13,8 @@ SENT: Status = "sent"
 SKIPPED: Status = "skipped"
 FAILED: Status = "failed"
 
+DRY_RUN_REASON = "dry run: would send"
+"""How a dry run settles each item it would send (counted as skipped)."""
 DEFAULT_CONCURRENCY = 16
 DEFAULT_ATTEMPTS = 5
 DEFAULT_TIMEOUT_S = 10.0
@@ -44,6 +46,10 @@ class ReplayOptions:
     max_attempts: int = DEFAULT_ATTEMPTS
     signature: str = "provider"
     """How ``to`` deliveries are signed: ``provider`` (its own scheme) or ``standard``."""
+    run_workflows: bool = False
+    """With ``into``: let replayed changes start workflows as live ones do. Without it a
+    change that happened more than the grace (60 s) before it was replayed starts none
+    (it is marked ``history``; see ``calflow.workflows.dispatch``)."""
 
     def public(self) -> dict[str, Any]:
         """The options as stored with the job (never the secret)."""
@@ -63,6 +69,7 @@ class ReplayOptions:
             "limit": self.limit,
             "timeout_s": self.timeout_s,
             "max_attempts": self.max_attempts,
+            "run_workflows": self.run_workflows,
         }
 
 
@@ -128,6 +135,18 @@ class Counts:
     def done(self) -> int:
         return self.sent + self.skipped + self.failed
 
+    def to_dict(self) -> dict[str, Any]:
+        """The counts as a dry run's job keeps them (``would_send``: what it would send)."""
+        return {
+            "fetched": self.fetched,
+            "would_send": self.skipped_reasons.get(_reason_key(DRY_RUN_REASON), 0),
+            "sent": self.sent,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "skipped_reasons": dict(self.skipped_reasons),
+            "failed_reasons": dict(self.failed_reasons),
+        }
+
 
 def _reason_key(reason: str) -> str:
     """Reasons grouped for the summary (item-specific details cut at the first colon)."""
@@ -150,6 +169,9 @@ class ReplaySummary:
     job_totals: Mapping[str, int] | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     would_send: list[dict[str, Any]] = field(default_factory=list)
+    history: bool = False
+    """Published into calflow as history (no ``run_workflows``): old changes start no
+    workflow."""
 
     @property
     def items_per_s(self) -> float:
@@ -184,4 +206,6 @@ class ReplaySummary:
             out["job_totals"] = dict(self.job_totals)
         if self.dry_run:
             out["would_send"] = self.would_send
+        if self.history:
+            out["history"] = True
         return out

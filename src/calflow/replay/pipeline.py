@@ -30,7 +30,15 @@ from typing import Any
 from calflow.errors import CalflowError
 from calflow.replay.adapter import ProviderAdapter
 from calflow.replay.jobs import Job, JobStore
-from calflow.replay.model import FAILED, SKIPPED, Counts, Outcome, ReplayItem, ReplayOptions
+from calflow.replay.model import (
+    DRY_RUN_REASON,
+    FAILED,
+    SKIPPED,
+    Counts,
+    Outcome,
+    ReplayItem,
+    ReplayOptions,
+)
 from calflow.replay.targets import UNREACHABLE, Target
 
 FLUSH_EVERY = 500
@@ -337,7 +345,7 @@ def _prepare(
                     "start": start.isoformat() if start else None,
                 }
             )
-        return _skip(oid, kind, "dry run: would send", idx, item_id=item.id, record=False)
+        return _skip(oid, kind, DRY_RUN_REASON, idx, item_id=item.id, record=False)
     return item
 
 

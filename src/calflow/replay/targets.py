@@ -58,6 +58,9 @@ class Delivery:
     object_id: str
     body: bytes
     headers: dict[str, str]
+    run_workflows: bool = False
+    """Start workflows as for a live delivery; else the event is ``history`` (an old
+    change starts none)."""
 
 
 IntakeResult = Literal["accepted", "duplicate"]
@@ -263,10 +266,17 @@ class IntakeTarget:
 
     name = "calflow"
 
-    def __init__(self, intake: Intake, adapter: ProviderAdapter, integration_id: str) -> None:
+    def __init__(
+        self,
+        intake: Intake,
+        adapter: ProviderAdapter,
+        integration_id: str,
+        run_workflows: bool = False,
+    ) -> None:
         self._intake = intake
         self._adapter = adapter
         self._integration_id = integration_id
+        self._run_workflows = run_workflows
 
     async def send(self, item: ReplayItem, headers: dict[str, str]) -> Outcome:
         started = time.perf_counter()
@@ -278,6 +288,7 @@ class IntakeTarget:
             object_id=item.object_id,
             body=item.body,
             headers=headers,
+            run_workflows=self._run_workflows,
         )
         result = await self._intake(delivery)
         latency = time.perf_counter() - started

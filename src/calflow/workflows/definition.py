@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator
 from calflow.errors import FieldError, NotFoundError, ValidationError
 from calflow.events.model import KINDS, SOURCES
 from calflow.flowapp.action import Action
+from calflow.flowapp.model import SKIPPED_ROUTE as SKIPPED
 from calflow.flowapp.registry import Registry, default_registry
 from calflow.workflows import templates
 
@@ -115,6 +116,13 @@ class StepDef:
     on: Mapping[str, str]
     skip_if_past: bool = True
     name: str = ""
+
+    def after_skip(self, success_port: str | None) -> str | None:
+        """Where the run goes when this step is skipped: its ``skipped`` route, else the
+        route of the action's success port (``success_port``); None: the next step."""
+        if SKIPPED in self.on:
+            return self.on[SKIPPED]
+        return self.on.get(success_port) if success_port else None
 
 
 @dataclass(frozen=True)
@@ -291,9 +299,29 @@ def _action_problems(step: Mapping[str, Any], where: str, registry: Registry) ->
             "port",
         )
         for port in (step.get("on") or {})
-        if port not in ports
+        if port not in ports and port != SKIPPED
     ]
-    return problems + _input_keys(action, step, where)
+    return problems + _skip_problems(step, where) + _input_keys(action, step, where)
+
+
+def _skip_problems(step: Mapping[str, Any], where: str) -> list[FieldError]:
+    """A ``skipped`` route on a step that is never skipped could never be taken: refused
+    rather than ignored. A step that runs at once is never skipped; with ``skip_if_past:
+    false`` only a step timed from the booking's start or end can be (in a reschedule's
+    own run, once the booking moved again: see ``calflow.workflows.following``)."""
+    if SKIPPED not in (step.get("on") or {}):
+        return []
+    at = step.get("at")
+    if at in (None, "immediately"):
+        reason = "the step runs at once (no `at`), so it is never skipped"
+    elif step.get("skip_if_past") is False and isinstance(at, Mapping) and "after" in at:
+        reason = (
+            "skip_if_past is false and the step is timed after the previous one, "
+            "so it is never skipped"
+        )
+    else:
+        return []
+    return [FieldError(f"{where}.on.{SKIPPED}", reason, "route")]
 
 
 def _input_keys(action: type[Action], step: Mapping[str, Any], where: str) -> list[FieldError]:

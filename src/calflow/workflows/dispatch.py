@@ -5,13 +5,20 @@ workspace (each with its own workflows), and for each:
 
 - a stale event (see ``calflow.events.ordering``) starts nothing;
 - a reschedule wakes the active runs of the booking (each follows the booking's stored
-  state and recomputes its due times) and starts the workflows triggered by
-  ``rescheduled`` that were not already following this booking;
+  state and recomputes its due times) and starts every workflow triggered by
+  ``rescheduled``, except one whose run started by the booking's creation is still
+  active (that run, a reminder, moved with the booking: it follows the booking once).
+  A run a reschedule starts keeps that reschedule's times (``pinned``, see
+  ``calflow.workflows.following``), so each reschedule's notice tells its own new time;
 - a cancel or decline wakes the booking's active runs, which see it ended and stop
   (``cancelled``, with the reason), and starts the workflows triggered by it; a seat
   leaving (``attendee_cancelled``) wakes them too, and only the runs of that seat see
   their seat ended;
-- any other event starts the workflows whose trigger matches.
+- any other event starts the workflows whose trigger matches;
+- a change replayed from history (``BookingEvent.history``: ``calflow replay --into
+  calflow`` without ``--run-workflows``) that occurred more than ``PAST_GRACE_S`` before
+  calflow received it starts no workflow: an old cancellation sends no "Cancelled" email
+  today. It still moves or ends the booking's runs, as the booking's state says.
 
 Starting a run is inserting its row (queued, due now); a run's id is derived from the
 event's dedupe key and the workflow, and the runs of a batch are inserted in the same
@@ -38,15 +45,16 @@ from calflow.db.engine import write_transaction
 from calflow.db.models import EventRow, IntegrationRow
 from calflow.db.types import utcnow
 from calflow.events.model import BookingEvent
-from calflow.workflows.durable import follows_booking
+from calflow.workflows.durable import PAST_GRACE_S, follows_booking
 from calflow.workflows.executor import initial_state
+from calflow.workflows.following import MOVES
 from calflow.workflows.matching import matches
 from calflow.workflows.runs import RunStore, run_id_for
 from calflow.workflows.services import Services
 
 log = logging.getLogger("calflow.dispatch")
 _LOCK_KEY = 7_246_001  # pg advisory lock id of the dispatcher
-MOVING = ("rescheduled", "attendee_rescheduled")
+MOVING = MOVES
 STOPPING = ("cancelled", "declined", "checkout_expired", "attendee_cancelled")
 
 
@@ -185,7 +193,7 @@ class Dispatcher:
                 log.error("event %s cannot be read, nothing starts: %s", row.id, exc)
                 continue
             matched = []
-            for wf in workflows:
+            for wf in workflows if not _old_history(event) else ():
                 ok, problem = matches(wf.definition.trigger, event, names)
                 if problem:
                     log.warning("workflow %s: trigger.when failed for %s: %s",
@@ -218,10 +226,13 @@ class Dispatcher:
     ) -> None:
         workspace_id = svc.store.workspace_id
         self._versions[(wf.id, wf.version)] = dict(wf.definition.source)
+        state = initial_state(event)
+        if event.kind in MOVING:  # about this one reschedule: keeps its times
+            state["pinned"] = True
         self._new.append(RunStore.new_row(
             run_id_for(workspace_id, dedupe_key, wf.id), workspace_id, workflow_id=wf.id,
             workflow_name=wf.name, workflow_version=wf.version, event_id=event_id,
-            provider=event.provider, booking_uid=event.booking_uid, state=initial_state(event),
+            provider=event.provider, booking_uid=event.booking_uid, state=state,
         ))  # fmt: skip
 
     def _flush(self) -> None:
@@ -236,7 +247,8 @@ class Dispatcher:
 
     async def _move(self, svc: Services, event: BookingEvent) -> set[str]:
         """Wake the booking's active runs (they follow the booking's stored state and
-        recompute their due times); returns their workflow ids."""
+        recompute their due times); returns the workflow ids of those that follow the
+        booking (not the runs an earlier reschedule started: each reschedule has its own)."""
         await asyncio.to_thread(self._flush)
         old_uid = event.previous_uid or event.booking_uid
         runs = await asyncio.to_thread(svc.runs.active_for_booking, event.provider, old_uid)
@@ -244,7 +256,7 @@ class Dispatcher:
         moved = old_uid != event.booking_uid and not event.seat
         values = {"booking_uid": event.booking_uid} if moved else {}
         await asyncio.to_thread(svc.runs.wake, [r.id for r in runs], **values)
-        return {run.workflow_id for run in runs}
+        return {run.workflow_id for run in runs if not (run.state or {}).get("pinned")}
 
     async def _stop(self, svc: Services, event: BookingEvent) -> None:
         """Wake the booking's active runs: they see it ended and stop with the reason."""
@@ -253,6 +265,13 @@ class Dispatcher:
             svc.runs.active_for_booking, event.provider, event.booking_uid
         )
         await asyncio.to_thread(svc.runs.wake, [r.id for r in runs])
+
+
+def _old_history(event: BookingEvent) -> bool:
+    """A change replayed from history that happened more than the grace before calflow
+    received it: it starts no workflow (``calflow replay --run-workflows`` to start them)."""
+    age = (event.received_at - event.occurred_at).total_seconds()
+    return event.history and age > PAST_GRACE_S
 
 
 class _FileLock:

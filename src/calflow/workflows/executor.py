@@ -10,7 +10,9 @@ when it last moved) and the outputs of the steps done. Advancing a run:
 2. if the step is due later, the run waits (``waiting`` until ``next_due_at``; a
    reschedule or cancel makes it due at once so it looks again);
 3. a step whose time passed before calflow learned of the booking is skipped
-   (``skip_if_past``); one that fell due while the engine was down is sent late;
+   (``skip_if_past``; see ``calflow.workflows.following``) and goes where the action's
+   success port routes, or to its ``on.skipped`` route; one that fell due while the
+   engine was down is sent late;
 4. otherwise the action is called through ``Services.call_action`` (intent row, call,
    outcome row: exactly once across crashes); a retryable failure waits for its retry,
    the port picks the next step, and a failure with no route dead-letters the run.
@@ -34,9 +36,9 @@ from sqlalchemy.orm import Session
 
 from calflow.db.models import EventRow
 from calflow.events.model import BookingEvent
+from calflow.flowapp.model import SKIPPED_ROUTE as SKIPPED
 from calflow.workflows.definition import END, WorkflowDef
 from calflow.workflows.durable import (
-    PAST_GRACE_S,
     due_time,
     follows_booking,
     iso,
@@ -44,6 +46,7 @@ from calflow.workflows.durable import (
     parsed,
     step_source,
 )
+from calflow.workflows.following import follow, skip_reason
 from calflow.workflows.saving import Saver
 from calflow.workflows.services import BATCH_CACHE, Services
 from calflow.workflows.steplog import histories
@@ -167,6 +170,7 @@ async def advance(
         step = wf.steps[index]
         raw = {**step_source(wf, step), "previous_at": st.get("previous_at"),
                "received_at": st.get("received_at")}  # fmt: skip
+        moved_to = None
         if st.get("follows"):
             news = await asyncio.to_thread(
                 svc.booking_news, str(booking.get("provider") or row.provider), booking
@@ -176,23 +180,25 @@ async def advance(
                 await asyncio.to_thread(svc.runs.record_step, row.id, step.id, 1,
                                         status="cancelled", error={"reason": reason})  # fmt: skip
                 return place(status="cancelled", cancel_reason=reason[:300])
-            if news.get("start") and news.get("start") != booking.get("start"):
-                booking["moved_at"] = datetime.now(UTC).isoformat()
-            booking.update({k: v for k, v in news.items() if k in ("uid", "start", "end")})
+            moved_to = follow(st, booking, news)
         due = due_time(raw, booking)
         now = datetime.now(UTC)
-        if due is not None and now < due:
-            return place(status="waiting", next_due_at=due, error=None)
         # "Past" is judged against when calflow learned of the booking (or of its move),
         # not against when the run got here: a reminder that fell due while the engine
         # was down or busy is sent late, one that was due before the booking is skipped.
-        learned = parse_dt(booking.get("moved_at") or st.get("received_at")) or now
-        if due is not None and (learned - due).total_seconds() > PAST_GRACE_S and step.skip_if_past:
+        why = skip_reason(step, due, booking, st, moved_to)
+        if why is None and due is not None and now < due:
+            return place(status="waiting", next_due_at=due, error=None)
+        if why is not None:  # skipped goes where success would (or on.skipped)
+            target = step.after_skip(svc.registry.action(step.app, step.action).success_port())
+            nxt = len(wf.steps) if target == END else wf.index(target) if target else index + 1
             await asyncio.to_thread(
-                svc.runs.record_step, row.id, step.id, 1, status="skipped",
-                error={"reason": "its time had already passed"},
+                svc.runs.record_step, row.id, step.id, 1, status="skipped", port=SKIPPED,
+                output={"next": wf.steps[nxt].id if nxt < len(wf.steps) else END},
+                error=why, due_at=due,
             )  # fmt: skip
-            index, attempt, first = index + 1, 1, 1
+            outputs[step.id] = {"port": SKIPPED, "data": None, "success": True, "code": None}
+            index, attempt, first = nxt, 1, 1
             continue
         ctx = {"event": event, "booking": booking, "steps": outputs}
         result = await svc.call_action(row.id, raw, ctx, attempt, history)

@@ -21,7 +21,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -335,6 +335,52 @@ class RunStore:
             conn.execute(
                 update(RunRow).where(RunRow.id.in_(run_ids)).values(updated_at=now, **values)
             )
+
+    def count_active(self, workflow_id: str) -> int:
+        """How many of the workflow's runs are not finished (queued, waiting or running)."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(*self._of_workflow(workflow_id))
+                ).scalar_one()
+            )
+
+    def cancel_active(self, workflow_id: str, reason: str) -> int:
+        """End the workflow's unfinished runs as ``cancelled`` with ``reason`` (a trace row
+        on the step each was at); returns how many. A run in a batch right now finishes
+        the step it is calling, and its batch then stores nothing over the cancel."""
+        now = utcnow()
+        with write_transaction(self.engine) as conn:
+            found = conn.execute(
+                select(RunRow.id, RunRow.current_step, RunRow.attempt).where(
+                    *self._of_workflow(workflow_id)
+                )
+            ).all()
+            if not found:
+                return 0
+            ids = set(
+                conn.execute(
+                    update(RunRow)
+                    .where(RunRow.id.in_([r.id for r in found]), RunRow.status.in_(ACTIVE))
+                    .values(status="cancelled", cancel_reason=reason[:300], next_due_at=None,
+                            lease_until=None, finished_at=now, updated_at=now)
+                    .returning(RunRow.id)
+                ).scalars()
+            )  # fmt: skip
+            steps = [
+                {"run_id": r.id, "step_id": r.current_step, "attempt": r.attempt or 1,
+                 "status": "cancelled", "error": {"reason": reason}, "started_at": now,
+                 "finished_at": now}
+                for r in found
+                if r.id in ids and r.current_step
+            ]  # fmt: skip
+            if steps:
+                conn.execute(insert(RunStepRow), steps)
+        return len(ids)
+
+    def _of_workflow(self, workflow_id: str) -> tuple[Any, ...]:
+        return (RunRow.workspace_id == self.workspace_id, RunRow.workflow_id == workflow_id,
+                RunRow.status.in_(ACTIVE))  # fmt: skip
 
     def active_for_booking(self, provider: str, booking_uid: str) -> builtins.list[RunRow]:
         """Runs of a booking that are not finished (queued, waiting or running)."""

@@ -60,3 +60,17 @@ class LooseTwin(_Base):
     """Its key is ``Pick`` loosely (``pick``): the lookup index can keep only one."""
 
     key = "Pick"
+
+
+class OnlyErrors(_Base):
+    """No port a call that worked could answer on."""
+
+    key = "only_errors"
+    ports = (ERROR,)
+
+
+class SkippedPort(_Base):
+    """A port named like the route workflows give a skipped step."""
+
+    key = "skipped_port"
+    ports = (SUCCESS, OutputPort("skipped", "Did nothing."), ERROR)
