@@ -45,12 +45,12 @@ from calflow.db.engine import write_transaction
 from calflow.db.models import EventRow, IntegrationRow
 from calflow.db.types import utcnow
 from calflow.events.model import BookingEvent
-from calflow.workflows.durable import PAST_GRACE_S, follows_booking
 from calflow.workflows.executor import initial_state
 from calflow.workflows.following import MOVES
 from calflow.workflows.matching import matches
 from calflow.workflows.runs import RunStore, run_id_for
 from calflow.workflows.services import Services
+from calflow.workflows.steps import PAST_GRACE_S, follows_booking
 
 log = logging.getLogger("calflow.dispatch")
 _LOCK_KEY = 7_246_001  # pg advisory lock id of the dispatcher

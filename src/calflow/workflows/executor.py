@@ -38,7 +38,11 @@ from calflow.db.models import EventRow
 from calflow.events.model import BookingEvent
 from calflow.flowapp.model import SKIPPED_ROUTE as SKIPPED
 from calflow.workflows.definition import END, WorkflowDef
-from calflow.workflows.durable import (
+from calflow.workflows.following import follow, skip_reason
+from calflow.workflows.saving import Saver
+from calflow.workflows.services import BATCH_CACHE, Services
+from calflow.workflows.steplog import histories
+from calflow.workflows.steps import (
     due_time,
     follows_booking,
     iso,
@@ -46,10 +50,6 @@ from calflow.workflows.durable import (
     parsed,
     step_source,
 )
-from calflow.workflows.following import follow, skip_reason
-from calflow.workflows.saving import Saver
-from calflow.workflows.services import BATCH_CACHE, Services
-from calflow.workflows.steplog import histories
 
 log = logging.getLogger("calflow.executor")
 RUN_CONCURRENCY = 64
@@ -136,7 +136,7 @@ async def _definition(svc: Services, row: Any) -> WorkflowDef:
         if len(_VERSIONS) > 512:
             _VERSIONS.clear()
         _VERSIONS[(row.workflow_id, row.workflow_version)] = source
-    return parsed(source)
+    return parsed(source, svc.registry)
 
 
 _VERSIONS: dict[tuple[str, int], dict[str, Any]] = {}

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from calflow.workflows.definition import StepDef
-from calflow.workflows.durable import PAST_GRACE_S, parse_dt
+from calflow.workflows.steps import PAST_GRACE_S, parse_dt
 
 MOVES = ("rescheduled", "attendee_rescheduled")
 """Event kinds that move a booking; a run they start keeps their times (``pinned``)."""

@@ -26,6 +26,7 @@ from calflow.workflows import templates
 from calflow.workflows.limits import take_slot
 from calflow.workflows.runs import RunStore, mask
 from calflow.workflows.steplog import StepLog, histories, seen_in
+from calflow.workflows.steps import classify, failure, render_input
 from calflow.workflows.store import WorkflowStore
 
 _services: Services | None = None
@@ -130,8 +131,6 @@ class Services:
         moment does not send twice. ``history``: the run's step rows, read beforehand for
         a whole batch (else read here).
         """
-        from calflow.workflows.durable import classify, failure, render_input
-
         if history is None:
             history = (await asyncio.to_thread(histories, self.store.engine, [run_id])).get(
                 run_id, []
