@@ -160,8 +160,9 @@ class JobStore:
             created_at=now,
             updated_at=now,
         )
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with write_transaction(self.engine) as conn, Session(bind=conn) as session:
             session.add(row)
+            session.flush()
         return _job(row)
 
     def _row(self, session: Session, job_id: str, lock: bool = False) -> ReplayJobRow:
@@ -283,7 +284,7 @@ class JobStore:
         now = utcnow()
         with write_transaction(self.engine) as conn:
             current = conn.execute(
-                select(ReplayJobRow.status).where(ReplayJobRow.id == job_id)
+                select(ReplayJobRow.status).where(ReplayJobRow.id == job_id).with_for_update()
             ).scalar_one()
             final = "cancelled" if current == "cancelled" else status
             conn.execute(

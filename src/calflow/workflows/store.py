@@ -7,10 +7,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from calflow.db.engine import write_transaction
 from calflow.db.models import DEFAULT_WORKSPACE, WorkflowRow
 from calflow.db.types import utcnow
 from calflow.errors import NotFoundError, ValidationError
@@ -71,11 +72,23 @@ class WorkflowStore:
         )
 
     def apply(self, raw: Any) -> tuple[StoredWorkflow, Applied]:
-        """Validate ``raw`` and create the workflow, or update the one with its name."""
+        """Validate ``raw`` and create the workflow, or update the one with its name.
+
+        Read and write are one transaction holding the write lock from its first read
+        (``BEGIN IMMEDIATE`` on SQLite, the row locked on PostgreSQL), so an apply
+        never trips on "database is locked" while ``calflow serve`` writes, and two
+        applies of one workflow never lose a version.
+        """
         definition = parse(raw, self.registry)
+        try:
+            return self._save(raw, definition)
+        except IntegrityError:  # created concurrently under the same name: now an update
+            return self._save(raw, definition)
+
+    def _save(self, raw: Any, definition: WorkflowDef) -> tuple[StoredWorkflow, Applied]:
         source = dict(definition.source)
-        with Session(self.engine) as session, session.begin():
-            row = self._row(session, definition.name)
+        with write_transaction(self.engine) as conn, Session(bind=conn) as session:
+            row = self._row(session, definition.name, lock=True)
             if row is None:
                 row = WorkflowRow(
                     workspace_id=self.workspace_id,
@@ -95,17 +108,22 @@ class WorkflowStore:
                 row.version += 1
                 row.updated_at = utcnow()
                 outcome = "updated"
-            try:
-                session.flush()
-            except IntegrityError:  # applied concurrently under the same name
-                session.rollback()
-                return self.apply(raw)
+            session.flush()
             return self._load(row), outcome
 
-    def _row(self, session: Session, ref: str) -> WorkflowRow | None:
-        query = select(WorkflowRow).where(WorkflowRow.workspace_id == self.workspace_id)
-        found = session.scalars(query.where(WorkflowRow.id == ref)).first()
-        return found or session.scalars(query.where(WorkflowRow.name == ref)).first()
+    def _row(self, session: Session, ref: str, lock: bool = False) -> WorkflowRow | None:
+        # one query, an id match first: with ``lock``, the row it finds is locked at once
+        query = (
+            select(WorkflowRow)
+            .where(WorkflowRow.workspace_id == self.workspace_id)
+            .where(or_(WorkflowRow.id == ref, WorkflowRow.name == ref))
+            .order_by((WorkflowRow.id == ref).desc())
+            .limit(1)
+        )
+        found: WorkflowRow | None = session.scalars(
+            query.with_for_update() if lock else query
+        ).first()
+        return found
 
     def get(self, ref: str) -> StoredWorkflow:
         """A workflow by id or name (``NotFoundError`` if none)."""
@@ -130,7 +148,7 @@ class WorkflowStore:
 
     def set_enabled(self, ref: str, enabled: bool) -> StoredWorkflow:
         found = self.get(ref)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 update(WorkflowRow)
                 .where(WorkflowRow.id == found.id)
@@ -141,6 +159,6 @@ class WorkflowStore:
     def delete(self, ref: str) -> StoredWorkflow:
         """Delete a workflow; its past runs stay (they name it)."""
         found = self.get(ref)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(delete(WorkflowRow).where(WorkflowRow.id == found.id))
         return found
