@@ -1,9 +1,16 @@
-"""Workflow definitions in the database: apply (create or update by name), list, toggle, delete."""
+"""Workflow definitions in the database: check, apply (create or update by name), list,
+toggle, delete.
+
+:meth:`WorkflowStore.check` makes every check ``workflows apply`` makes on the CLI, the
+API and the console: the definition (:func:`~calflow.workflows.definition.parse` with
+``applying=True``) and the integrations its steps name, in this workspace.
+"""
 
 from __future__ import annotations
 
 import builtins
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -12,11 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from calflow.db.engine import write_transaction
-from calflow.db.models import DEFAULT_WORKSPACE, WorkflowRow
+from calflow.db.models import DEFAULT_WORKSPACE, IntegrationRow, WorkflowRow
 from calflow.db.types import utcnow
-from calflow.errors import NotFoundError, ValidationError
+from calflow.errors import FieldError, NotFoundError, ValidationError
 from calflow.flowapp.registry import Registry
 from calflow.workflows.definition import WorkflowDef, parse
+from calflow.workflows.integration_refs import IntegrationRef, integration_problems
 
 log = logging.getLogger("calflow.workflows")
 
@@ -48,6 +56,15 @@ class StoredWorkflow:
 Applied = Literal["created", "updated", "unchanged"]
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A definition that passed every check, and what did not stop it: with
+    ``allow_missing_integrations``, the integrations it names that do not exist yet."""
+
+    definition: WorkflowDef
+    warnings: tuple[FieldError, ...] = ()
+
+
 class WorkflowStore:
     """The workflows of one workspace."""
 
@@ -71,15 +88,45 @@ class WorkflowStore:
             row.id, row.name, row.version, bool(row.enabled), definition, row.updated_at.isoformat()
         )
 
+    def check(self, raw: Any, *, allow_missing_integrations: bool = False) -> Checked:
+        """Check ``raw`` as ``workflows apply`` does, saving nothing.
+
+        A ``ValidationError`` lists every problem by field path: the definition's, and
+        each step integration that is not one of the workspace's integrations of the
+        step's app. ``allow_missing_integrations`` turns the ones that do not exist
+        (yet) into the result's warnings; one of another app is always an error.
+        """
+        warnings: list[FieldError] = []
+
+        def integrations(document: Mapping[str, Any]) -> list[FieldError]:
+            wrong, missing = integration_problems(document, self._integrations())
+            if allow_missing_integrations:
+                warnings.extend(missing)
+                return wrong
+            return wrong + missing
+
+        definition = parse(raw, self.registry, applying=True, also=integrations)
+        return Checked(definition, tuple(warnings))
+
+    def _integrations(self) -> builtins.list[IntegrationRef]:
+        query = select(IntegrationRow.id, IntegrationRow.name, IntegrationRow.app_key).where(
+            IntegrationRow.workspace_id == self.workspace_id
+        )
+        with self.engine.connect() as conn:
+            return [IntegrationRef(*map(str, row)) for row in conn.execute(query)]
+
     def apply(self, raw: Any) -> tuple[StoredWorkflow, Applied]:
         """Validate ``raw`` and create the workflow, or update the one with its name.
+
+        The definition is checked as when applying (templates against the event model
+        included); the integrations its steps name are not: :meth:`check` does that.
 
         Read and write are one transaction holding the write lock from its first read
         (``BEGIN IMMEDIATE`` on SQLite, the row locked on PostgreSQL), so an apply
         never trips on "database is locked" while ``calflow serve`` writes, and two
         applies of one workflow never lose a version.
         """
-        definition = parse(raw, self.registry)
+        definition = parse(raw, self.registry, applying=True)
         try:
             return self._save(raw, definition)
         except IntegrityError:  # created concurrently under the same name: now an update

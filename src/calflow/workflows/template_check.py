@@ -61,7 +61,8 @@ def _shape_of(value: Any) -> _Shape:
 def _roots() -> Mapping[str, _Shape]:
     """The context's top-level names, from a sample event with every field set."""
     at = datetime(2000, 1, 1, tzinfo=UTC)
-    person = Person(**{name: "x" for name in Person.__dataclass_fields__})
+    filled: dict[str, Any] = {name: "x" for name in Person.__dataclass_fields__}
+    person = Person(**{**filled, "no_show": False})
     event = BookingEvent(
         provider="x", kind="created", booking_uid="x", source="webhook", occurred_at=at,
         received_at=at, original_type="x", previous_uid="x", start=at, end=at, status="x",
