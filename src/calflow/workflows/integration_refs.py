@@ -50,7 +50,8 @@ def integration_problems(
         found = next((k for k in known if k.id == ref), None)
         found = found or next((k for k in known if k.name == ref), None)
         if found is None:
-            listed = f"{app} integrations: {', '.join(same_app)}" if same_app else f"no {app} one"
+            listed = (f"{app} integrations: {', '.join(same_app)}" if same_app
+                      else f"it has no {app} integration yet")  # fmt: skip
             message = f"no integration {ref!r} in this workspace{did_you_mean(ref, same_app)}"
             missing.append(FieldError(where, f"{message} ({listed})", MISSING))
         elif found.app != app:
