@@ -192,10 +192,13 @@ def test_schema_problems_are_listed_per_field() -> None:
     assert "does not match" in found["name"][0]
 
 
-def test_schema_errors_are_reported_before_semantic_checks_run() -> None:
-    # An unknown app alone is a semantic problem; with a schema problem, only the latter shows.
+def test_schema_and_semantic_problems_are_listed_together() -> None:
+    # An unknown app is a semantic problem: listed beside the schema's unknown key.
     raw = workflow_doc(steps=[{"id": "a", "action": "nope.Nope", "extra": 1}])
-    assert list(problems(raw)) == ["steps.0.extra"]
+    assert list(problems(raw)) == ["steps.0.extra", "steps.0.action"]
+    # a step whose action breaks the schema gets no action checks (nothing to look up)
+    raw = workflow_doc(steps=[{"id": "a", "action": "GetBooking", "extra": 1}])
+    assert set(problems(raw)) == {"steps.0.action", "steps.0.extra"}
 
 
 def test_missing_required_fields_are_named() -> None:
@@ -364,7 +367,7 @@ def test_timing(raw: Any, anchor: str, offset: float, relative: bool) -> None:
 
 
 def test_timing_outside_the_schema_is_refused() -> None:
-    step = {"id": "get", "action": "cal_com.GetBooking"}
+    step = {"id": "get", "action": "cal_com.GetBooking", "input": {"bookingUid": "x"}}
     for at in ["later", {"before_start": "1h", "after_end": "1h"}, {}]:
         assert list(problems(workflow_doc(steps=[{**step, "at": at}]))) == ["steps.0.at"], at
     assert problems(workflow_doc(steps=[{**step, "at": "later"}]))["steps.0.at"] == [

@@ -194,17 +194,21 @@ def parse(
     ``applying``: also check templates against the event model and ``local()`` time
     zones. A definition loaded from the database skips these: it passed them when it
     was applied, and a stricter check in a later release must not stop it running.
-    ``also``: more checks of the schema-valid document, listed with the others.
+    ``also``: more checks of the document, listed with the others (it must cope with
+    parts that break the schema).
+
+    Every problem is listed at once: a part the schema finds nothing wrong with (a
+    trigger filter, the name, a step's id, action, integration, input and routes) gets
+    the other checks even when another part fails the schema.
     """
     if not isinstance(raw, Mapping):
         raise ValidationError("a workflow definition is an object with name, trigger and steps")
     problems = schema_problems(_validator(), raw)
-    if problems:
-        raise ValidationError(f"workflow {raw.get('name', '?')!r} is invalid", problems)
-    problems = _semantic_problems(raw, registry or default_registry(), applying)
+    broken = {p.path for p in problems}
+    problems += _semantic_problems(raw, registry or default_registry(), applying, broken)
     problems += also(raw) if also is not None else []
     if problems:
-        raise ValidationError(f"workflow {raw['name']!r} is invalid", problems)
+        raise ValidationError(f"workflow {raw.get('name', '?')!r} is invalid", problems)
     return _build(raw)
 
 
@@ -274,17 +278,18 @@ def _unknown(what: str, value: str, known: Any) -> str:
 
 
 def _trigger_problems(
-    trigger: Mapping[str, Any], registry: Registry, applying: bool
+    trigger: Mapping[str, Any], registry: Registry, applying: bool, clean: Callable[[str], bool]
 ) -> list[FieldError]:
     providers = sorted(registry_apps(registry))
     problems = [
         FieldError(path, _unknown(what, value, known), what)
         for key, what, known in (("kinds", "kind", KINDS), ("sources", "source", SOURCES),
                                  ("providers", "provider", providers))
+        if clean(f"trigger.{key}")
         for path, value in _items(trigger, key)
         if value not in known
     ]  # fmt: skip
-    if trigger.get("when"):
+    if isinstance(trigger.get("when"), str) and trigger["when"] and clean("trigger.when"):
         try:
             templates.check_expression(trigger["when"])
         except templates.TemplateProblem as exc:
@@ -296,14 +301,34 @@ def _trigger_problems(
 
 
 def _semantic_problems(
-    raw: Mapping[str, Any], registry: Registry, applying: bool = False
+    raw: Mapping[str, Any],
+    registry: Registry,
+    applying: bool,
+    broken: set[str],
 ) -> list[FieldError]:
-    problems = _trigger_problems(raw["trigger"], registry, applying)
-    if not _NAME.fullmatch(raw["name"]):
+    """The checks beyond the schema, of each part without a schema problem (``broken``:
+    the paths of those problems)."""
+
+    def clean(part: str) -> bool:
+        return not any(path == part or path.startswith(f"{part}.") for path in broken)
+
+    trigger, name, steps = raw.get("trigger"), raw.get("name"), raw.get("steps")
+    problems = []
+    if isinstance(trigger, Mapping):
+        problems += _trigger_problems(trigger, registry, applying, clean)
+    if isinstance(name, str) and clean("name") and not _NAME.fullmatch(name):
         problems.append(FieldError("name", "must be one line of a-z, 0-9, _ . -", "pattern"))
-    ids = [s["id"] for s in raw["steps"]]
-    for i, step in enumerate(raw["steps"]):
+    if not isinstance(steps, list):
+        return problems
+    ids = [
+        s["id"] if isinstance(s, Mapping) and isinstance(s.get("id"), str) else "" for s in steps
+    ]
+    for i, step in enumerate(steps):
         where = f"steps.{i}"
+        if where in broken or not all(
+            clean(f"{where}.{key}") for key in ("id", "action", "integration", "input", "on")
+        ):
+            continue
         if not _STEP_ID.fullmatch(step["id"]):
             problems.append(FieldError(f"{where}.id", "must be one line of a-z, 0-9, _", "pattern"))
         if ids.count(step["id"]) > 1:

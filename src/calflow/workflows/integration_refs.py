@@ -36,13 +36,17 @@ class IntegrationRef:
 def integration_problems(
     document: Mapping[str, Any], known: Sequence[IntegrationRef]
 ) -> tuple[list[FieldError], list[FieldError]]:
-    """``(wrong, missing)`` for a schema-valid definition: integrations of another app
-    than their step's, and integrations the workspace does not have (rule ``MISSING``)."""
+    """``(wrong, missing)`` for a definition: integrations of another app than their
+    step's, and integrations the workspace does not have (rule ``MISSING``). Steps too
+    broken to name an app and an integration are left to the schema's problems."""
     wrong: list[FieldError] = []
     missing: list[FieldError] = []
-    for i, step in enumerate(document["steps"]):
-        ref = step.get("integration")
+    steps = document.get("steps")
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        ref = step.get("integration") if isinstance(step, Mapping) else None
         if not isinstance(ref, str) or templates.is_template(ref):
+            continue
+        if not isinstance(step.get("action"), str):
             continue
         app = str(step["action"]).partition(".")[0]
         where = f"steps.{i}.integration"
@@ -59,8 +63,8 @@ def integration_problems(
             wrong.append(
                 FieldError(
                     where,
-                    f"integration {ref!r} is a {found.app} integration; "
-                    f"{step['action']} needs a {app} one{others}",
+                    f"integration {ref!r} belongs to app {found.app!r}; "
+                    f"{step['action']} needs one of app {app!r}{others}",
                     "integration_app",
                 )
             )

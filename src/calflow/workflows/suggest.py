@@ -22,13 +22,14 @@ def _plain(name: str) -> str:
     return _SEPARATORS.sub("_", name.strip().lower())
 
 
-def closest(wrong: str, known: Iterable[str]) -> str | None:
-    """The name in ``known`` that ``wrong`` most likely meant, or None if none is close."""
+def closest(wrong: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The name in ``known`` that ``wrong`` most likely meant, or None if none is close
+    (``cutoff``: the least ``difflib`` similarity, 0 to 1)."""
     plain = {_plain(k): k for k in known}
     key = _plain(wrong)
     if key in plain:
         return plain[key]
-    found = difflib.get_close_matches(key, list(plain), n=1, cutoff=0.6)
+    found = difflib.get_close_matches(key, list(plain), n=1, cutoff=cutoff)
     if found:
         return plain[found[0]]
     starts = [k for k in plain if len(k) >= 3 and (key.startswith(k) or k.startswith(key))]
@@ -63,5 +64,5 @@ def zone(wrong: str) -> str | None:
     if found is not None:
         return found
     cities = {z.rsplit("/", 1)[-1]: z for z in zones if "/" in z}
-    city = closest(wrong.rsplit("/", 1)[-1], cities)
+    city = closest(wrong.rsplit("/", 1)[-1], cities, cutoff=0.8)  # short names: stricter
     return cities[city] if city is not None else None
