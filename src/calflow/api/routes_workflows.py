@@ -6,7 +6,7 @@
   definition (a new version; the name stays) and DELETE keeps the past runs.
 - ``POST /api/v1/workflows/{id}/enable`` and ``…/disable``.
 - ``POST /api/v1/workflows/validate``: ``{"valid", "name", "errors": [{"field",
-  "message"}]}`` without saving (an editor's check as you type).
+  "message"}], "warnings": [...]}`` without saving (an editor's check as you type).
 - ``GET /api/v1/schemas/workflow``: the JSON Schema of a definition.
 Bodies are JSON, or YAML text with ``Content-Type: application/yaml`` (or
 ``text/yaml``). An invalid definition is a 422 whose details name each problem: the
