@@ -22,7 +22,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -33,9 +32,10 @@ from sqlalchemy.engine import make_url
 
 from calflow.db import get_engine, migrate
 from calflow.integrations import IntegrationStore
+from calflow.keys.ring import KeyRing, key_id
+from calflow.keys.stored import reencrypt
 from calflow.replay.jobs import JobStore
-from calflow.settings import Settings
-from calflow.vault import Vault, rotate_keys
+from calflow.vault import Vault
 from calflow.workflows.store import WorkflowStore
 from calflow.workspaces import TokenStore, WorkspaceStore
 from db_fixtures import clean_calflow_env, isolated_pg_url, sqlite_url
@@ -119,7 +119,6 @@ def _write_after(engine: Engine) -> None:
 @dataclass
 class Stores:
     engine: Engine
-    home: Path
     vault: Vault
     integrations: IntegrationStore
     workflows: WorkflowStore
@@ -129,22 +128,18 @@ class Stores:
 
 
 @pytest.fixture
-def sqlite_stores(sqlite_url: str, tmp_path: Path) -> Stores:
+def sqlite_stores(sqlite_url: str) -> Stores:
     engine = get_engine(sqlite_url)
     migrate(engine)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE lock_probe (n INTEGER)"))
-    return _stores(engine, tmp_path)
+    return _stores(engine)
 
 
-def _stores(engine: Engine, home: Path) -> Stores:
-    key = Vault.generate_key()
-    (home / "secret.key").write_text(key + "\n")
-    (home / "secret.key").chmod(0o600)
-    vault = Vault([key])
+def _stores(engine: Engine) -> Stores:
+    vault = Vault([Vault.generate_key()])
     return Stores(
         engine,
-        home,
         vault,
         IntegrationStore(engine, vault),
         WorkflowStore(engine),
@@ -200,9 +195,11 @@ def _replay_finish(s: Stores) -> Call:
     return lambda: s.jobs.finish(job, "completed", error=None, duration_s=1.0)
 
 
-def _key_rotation(s: Stores) -> Call:
+def _reencryption(s: Stores) -> Call:
     s.integrations.add("http", "web", {}, {"token": "t"})
-    return lambda: rotate_keys(s.engine, Settings(home=s.home, secret_keys=None))
+    new = Vault.generate_key()
+    ring = KeyRing([new, *s.vault.ring.keys])
+    return lambda: reencrypt(s.engine, ring, key_id(new))
 
 
 # (the writer, the table it reads first, its set-up returning the call under test)
@@ -215,7 +212,7 @@ WRITERS: list[tuple[str, str, Callable[[Stores], Call]]] = [
     ("replay claim", "replay_jobs", _replay_claim),
     ("replay cancel", "replay_jobs", _replay_cancel),
     ("replay finish", "replay_jobs", _replay_finish),
-    ("key rotation", "integrations", _key_rotation),
+    ("re-encryption under a new key", "integrations", _reencryption),
 ]
 
 
@@ -283,10 +280,10 @@ def _pg_lock_competitor(engine: Engine, table: str, row_id: str) -> Callable[[],
 
 
 @pytest.fixture
-def pg_stores(isolated_pg_url: str, tmp_path: Path) -> Stores:
+def pg_stores(isolated_pg_url: str) -> Stores:
     engine = get_engine(isolated_pg_url)
     migrate(engine)
-    return _stores(engine, tmp_path)
+    return _stores(engine)
 
 
 @pytest.mark.postgres
