@@ -135,8 +135,9 @@ class IntegrationStore:
             updated_at=now,
         )
         try:
-            with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            with write_transaction(self._engine) as conn, Session(bind=conn) as session:
                 session.add(row)
+                session.flush()
         except IntegrityError:
             if self._find(name) is not None:
                 raise ConfigError(f"an integration named {name!r} already exists") from None
@@ -198,7 +199,7 @@ class IntegrationStore:
         row = self._find(name_or_id)
         if row is None:
             raise self._not_found(name_or_id)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             conn.execute(delete(IntegrationRow).where(IntegrationRow.id == row.id))
 
     def _lookup(self, name_or_id: str) -> Select[tuple[IntegrationRow]]:

@@ -165,8 +165,9 @@ class WorkspaceStore:
             id=new_workspace_id(), name=name, settings={}, created_at=now, updated_at=now
         )
         try:
-            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            with write_transaction(self.engine) as conn, Session(bind=conn) as session:
                 session.add(row)
+                session.flush()
         except IntegrityError:
             raise ConfigError(f"a workspace named {name!r} already exists") from None
         return _workspace(row)
@@ -250,9 +251,6 @@ class TokenStore:
             raise ValidationError(
                 "invalid token", [FieldError("name", "at most 200 characters", "maxLength")]
             )
-        with Session(self.engine) as session:
-            if session.get(WorkspaceRow, workspace_id) is None:
-                raise NotFoundError(f"no workspace {workspace_id!r}")
         plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
         row = ApiTokenRow(
             id=new_api_token_id(),
@@ -262,8 +260,11 @@ class TokenStore:
             prefix=plaintext[:_DISPLAY_CHARS],
             created_at=utcnow(),
         )
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with write_transaction(self.engine) as conn, Session(bind=conn) as session:
+            if session.get(WorkspaceRow, workspace_id) is None:
+                raise NotFoundError(f"no workspace {workspace_id!r}")
             session.add(row)
+            session.flush()
         return _token(row), plaintext
 
     def verify(self, plaintext: str) -> Principal | None:
@@ -298,7 +299,7 @@ class TokenStore:
             if last is not None and now - last < self._touch_every_s:
                 return
             self._touched[token_id] = now
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(last_used_at=utcnow())
             )
@@ -329,7 +330,7 @@ class TokenStore:
         """Revoke a token of the workspace: it stops working at once (idempotent)."""
         found = self.get(workspace_id, token_id)
         if found.revoked_at is None:
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 conn.execute(
                     update(ApiTokenRow)
                     .where(ApiTokenRow.id == token_id, ApiTokenRow.revoked_at.is_(None))

@@ -6,6 +6,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from calflow.events import BookingEvent, EventType, Person
 from calflow.events.inbox import Inbox
 from calflow.replay.jobs import JobStore
@@ -23,6 +25,13 @@ def workflow(name: str = "notify", url: str = "https://hooks.example.com/x") -> 
         "steps": [{"id": "hook", "action": "http.Request", "integration": "web",
                    "input": {"url": url, "method": "POST", "json": {"uid": "{{ booking.uid }}"}}}],
     }  # fmt: skip
+
+
+async def add_web(client: httpx.AsyncClient) -> str:
+    """The http integration ``web`` that :func:`workflow` names; its id."""
+    made = await client.post("/api/v1/integrations", json={"app": "http", "name": "web"})
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
 
 
 def booking_event(uid: str, kind: str = "created", **over: Any) -> BookingEvent:
@@ -65,6 +74,7 @@ async def seed(tenant: Tenant, base_url: str = "http://127.0.0.1:9/calcom") -> S
     runs.create(run_id, workflow_id="wf_x", workflow_name="notify", workflow_version=1,
                 event_id=published.event_id, provider="cal_com",
                 booking_uid=f"uid-{tenant.name}")  # fmt: skip
+    await add_web(tenant.client)
     wf = await tenant.client.post("/api/v1/workflows", json=workflow())
     assert wf.status_code == 201, wf.text
     job = JobStore(store.engine, store.vault, tenant.id).create(

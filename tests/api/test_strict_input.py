@@ -117,6 +117,9 @@ async def test_fetcher_context_strings_are_coerced_as_forms_send_them(
     assert slots["context_schema"]["additionalProperties"] is False
 
 
+MISSING_OK = {"allow_missing_integrations": "true"}
+
+
 def _workflow(step_input: dict[str, Any], action: str = "cal_com.BookMeeting") -> dict[str, Any]:
     return {
         "name": "strict",
@@ -126,7 +129,7 @@ def _workflow(step_input: dict[str, Any], action: str = "cal_com.BookMeeting") -
 
 
 TEMPLATED = {
-    "eventTypeId": "{{ booking.event_type_id }}",
+    "eventTypeId": "{{ booking.event_type.id }}",
     "start": "{{ booking.start }}",
     "attendee": {"name": "{{ attendee.name }}", "email": "{{ attendee.email }}"},
 }
@@ -138,7 +141,7 @@ REFUSED_STEPS = [
         id="unknown-nested",
     ),
     pytest.param(
-        {**TEMPLATED, "username": "{{ organizer.username }}"},
+        {**TEMPLATED, "username": "{{ organizer.name }}"},
         "steps.0.input.username",
         id="another-variant",
     ),
@@ -150,16 +153,32 @@ async def test_workflow_step_input_keys_the_action_does_not_declare_are_refused(
     api: Api, step_input: dict[str, Any], field: str
 ) -> None:
     a = api.a.client
-    created = await a.post("/api/v1/workflows", json=_workflow(step_input))
+    # the integration "cal" is not created: allowed, so only the input keys are refused
+    created = await a.post("/api/v1/workflows", json=_workflow(step_input), params=MISSING_OK)
     details = _details(created)
     assert list(details) == [field]
     assert "additionalProperties: false" in details[field]
-    checked = await a.post("/api/v1/workflows/validate", json=_workflow(step_input))
+    checked = await a.post(
+        "/api/v1/workflows/validate", json=_workflow(step_input), params=MISSING_OK
+    )
     assert checked.status_code == 200 and checked.json()["valid"] is False
     assert [e["field"] for e in checked.json()["errors"]] == [field]
     assert (await a.get("/api/v1/workflows")).json()["items"] == []
 
 
 async def test_templated_values_of_declared_keys_are_fine(api: Api) -> None:
-    checked = await api.a.client.post("/api/v1/workflows/validate", json=_workflow(TEMPLATED))
-    assert checked.json() == {"valid": True, "name": "strict", "errors": []}
+    checked = await api.a.client.post(
+        "/api/v1/workflows/validate", json=_workflow(TEMPLATED), params=MISSING_OK
+    )
+    assert checked.json() == {
+        "valid": True,
+        "name": "strict",
+        "errors": [],
+        "warnings": [
+            {
+                "field": "steps.0.integration",
+                "message": "no integration 'cal' in this workspace "
+                "(it has no cal_com integration yet)",
+            }
+        ],
+    }

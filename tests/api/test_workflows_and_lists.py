@@ -10,11 +10,12 @@ from calflow.events.inbox import Inbox
 from calflow.workflows.runs import RunStore
 
 from .conftest import Api
-from .seed import booking_event, workflow
+from .seed import add_web, booking_event, workflow
 
 
 async def test_workflow_crud(any_api: Api) -> None:
     a = any_api.a.client
+    await add_web(a)
     made = await a.post("/api/v1/workflows", json=workflow())
     assert made.status_code == 201, made.text
     wf = made.json()
@@ -69,8 +70,9 @@ async def test_invalid_workflows_are_422_with_details_and_validate_saves_nothing
     checked = await a.post("/api/v1/workflows/validate", json=broken)
     assert checked.status_code == 200 and checked.json()["valid"] is False
     assert checked.json()["errors"] == error["details"]
+    await add_web(a)
     ok = await a.post("/api/v1/workflows/validate", json=workflow())
-    assert ok.json() == {"valid": True, "name": "notify", "errors": []}
+    assert ok.json() == {"valid": True, "name": "notify", "errors": [], "warnings": []}
     assert (await a.get("/api/v1/workflows")).json()["items"] == []
     for content, ctype, code in [
         (b"name: [unclosed", "application/yaml", 422),
@@ -200,6 +202,7 @@ async def test_disable_counts_waiting_runs_and_delete_cancels_or_keeps_them(
 async def test_a_dead_lettered_run_is_retried_from_its_failed_step(any_api: Api) -> None:
     api = any_api
     a = api.a.client
+    await add_web(a)
     made = (await a.post("/api/v1/workflows", json=workflow())).json()
     published = Inbox(api.a.store.engine, api.a.id).publish(booking_event("uid-retry"))
     runs = RunStore(api.a.store.engine, api.a.id)

@@ -47,7 +47,7 @@ def test_undeclared_fields_exit_2_naming_them_and_nothing_is_sent(tmp_path: Path
 def _refused_with_nothing_sent(tmp_path: Path, provider: Recorder) -> None:
     home = _home(tmp_path, provider)
     templated = {
-        "eventTypeId": "{{ booking.event_type_id }}",
+        "eventTypeId": "{{ booking.event_type.id }}",
         "start": "{{ booking.start }}",
         "attendee": {"name": "{{ attendee.name }}"},
     }

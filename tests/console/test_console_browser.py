@@ -271,13 +271,17 @@ def _workflow(page: Any, served: Served, shots: Shots) -> None:
     definition = json.loads(editor.input_value())
     assert definition["steps"][0]["action"] == "twilio.SendSms"
     definition["steps"][0]["action"] = "twilio.SendSmz"
+    definition["steps"][0]["input"]["to"] = "{{ attendee.phone_number }}"
     editor.fill(json.dumps(definition, indent=2))
     page.get_by_role("button", name="Validate").click()
     problems = page.locator(".validation .field-errors li")
     expect(problems.first).to_be_visible()
     fields = [str(li.get_attribute("data-field")) for li in problems.all()]
-    assert any(f.startswith("steps") for f in fields), fields
+    assert {"steps.0.action", "steps.0.input.to"} <= set(fields), fields
     expect(page.locator(".validation")).to_contain_text("SendSmz")
+    expect(page.locator("li[data-field='steps.0.input.to']")).to_contain_text(
+        "no field 'phone_number' on attendee; did you mean 'phone'?"
+    )
     shots(page, "workflow-invalid", full_page=True)
     page.get_by_role("button", name="Save").click()  # refused: still version 1
     expect(page.locator(".validation")).to_be_visible()

@@ -177,7 +177,8 @@ async def test_a_late_created_after_a_cancel_starts_nothing(harness: Harness) ->
 
 async def test_a_template_error_is_a_clear_step_failure(harness: Harness) -> None:
     h = harness
-    typo = get_step("get", input={"bookingUid": "{{ attendee.nickname }}"})
+    # apply checks the event model; what is under metadata is only known when it runs
+    typo = get_step("get", input={"bookingUid": "{{ booking.metadata.nickname }}"})
     h.apply({"name": "typo", "trigger": {"kinds": ["created"]}, "steps": [typo]})
     h.publish(booking_event())
     (run,) = await h.finished(1)

@@ -121,7 +121,7 @@ def test_apply_checks_every_file_before_applying_any(tmp_path: Path, calflow: Ca
         f"{flows / 'b.json'}: workflow 'b-flow' is invalid",
         "steps.0.on.nope: cal_com.GetBooking has no port 'nope'",
         "steps.0.on.success: routes back to 'get'",
-        "steps.0.input.bookingUid: reads steps.later, which is not an earlier step",
+        "steps.0.input.bookingUid: no step 'later' before this one",
     )
     assert ok(calflow(home, "workflows", "list", "--json")).json == []  # a-flow not applied
 
@@ -161,7 +161,7 @@ def test_apply_refuses_bad_input_with_exit_2(tmp_path: Path, calflow: Calflow) -
         ]
     )
     usage_error(bad, "(VALIDATION_ERROR)", "bad.yaml is not valid YAML or JSON at line 3")
-    usage_error(invalid, "schema.yaml: workflow 'a-flow' is invalid", "steps.0.at:")
+    usage_error(invalid, "schema.yaml: workflow 'a-flow' is invalid", "steps.0.at.not_found:")
     usage_error(missing, "cannot read", "missing.yaml")
     usage_error(empty, "holds no .yaml, .yml or .json workflow files")
     assert ok(shown).json == schema()

@@ -171,25 +171,34 @@ def test_schema_problems_are_listed_per_field() -> None:
     )
     found = problems(raw)
     assert set(found) == {
-        "",
+        "colour",
         "name",
         "trigger.kinds",
         "trigger.attendee_has_phone",
         "steps.0.id",
         "steps.0.action",
-        "steps.1.at",
+        "steps.1.at.before_start",
         "steps.1.retry.max_attempts",
         "steps.1.retry.factor",
         "steps.1.on.success",
     }
-    assert found[""] == ["Additional properties are not allowed ('colour' was unexpected)"]
+    assert found["colour"] == [
+        "unknown key 'colour' (keys: name, description, enabled, trigger, steps)"
+    ]
+    assert found["trigger.kinds"] == ["[] should be non-empty"]  # the list variant's problem
+    assert found["steps.1.at.before_start"] == [
+        "'soon' is not a duration: a duration looks like 24h, 90m, 1d12h"
+    ]
     assert "does not match" in found["name"][0]
 
 
-def test_schema_errors_are_reported_before_semantic_checks_run() -> None:
-    # An unknown app alone is a semantic problem; with a schema problem, only the latter shows.
+def test_schema_and_semantic_problems_are_listed_together() -> None:
+    # An unknown app is a semantic problem: listed beside the schema's unknown key.
     raw = workflow_doc(steps=[{"id": "a", "action": "nope.Nope", "extra": 1}])
-    assert list(problems(raw)) == ["steps.0"]
+    assert list(problems(raw)) == ["steps.0.extra", "steps.0.action"]
+    # a step whose action breaks the schema gets no action checks (nothing to look up)
+    raw = workflow_doc(steps=[{"id": "a", "action": "GetBooking", "extra": 1}])
+    assert set(problems(raw)) == {"steps.0.action", "steps.0.extra"}
 
 
 def test_missing_required_fields_are_named() -> None:
@@ -220,8 +229,8 @@ steps:
     assert exc.message == "workflow 'xy' is invalid"
     got = {(e.path, e.rule) for e in exc.errors}
     assert got == {
-        ("trigger.kinds", "kind"),
-        ("trigger.sources", "source"),
+        ("trigger.kinds.1", "kind"),
+        ("trigger.sources.1", "source"),
         ("trigger.when", "template"),
         ("steps.0.id", "id"),
         ("steps.1.id", "id"),
@@ -236,7 +245,8 @@ steps:
         ("steps.2.on.not_found", "route"),
     }
     text = str(exc)
-    assert "unknown kind 'nope'" in text and "unknown source 'web'" in text
+    assert "unknown kind 'nope' (kinds: created, rescheduled," in text
+    assert "unknown source 'web'; did you mean 'webhook'?" in text
     assert "unknown app 'nope'" in text
     assert "cal_com.CancelBooking has no port 'oops' (ports: error, not_found, success)" in text
     assert "cal_com.CancelBooking: unknown field 'why': not declared (additionalProperties" in text
@@ -367,13 +377,13 @@ def test_a_name_with_a_trailing_newline_is_refused() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("30s", 30.0), ("10m", 600.0), ("24h", 86400.0), ("2d", 172800.0), ("1w", 604800.0),
-     (" 1.5h ", 5400.0), ("0s", 0.0)],
+     (" 1.5h ", 5400.0), ("0s", 0.0), ("1d12h", 129600.0), ("1h 30m", 5400.0)],
 )  # fmt: skip
 def test_durations(text: str, expected: float) -> None:
     assert seconds(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "10", "m", "10 minutes", "-5m", "1y", "1h30m"])
+@pytest.mark.parametrize("text", ["", "10", "m", "10 minutes", "-5m", "1y", "24 hours", "1h30"])
 def test_not_durations(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         seconds(text)
@@ -397,9 +407,19 @@ def test_timing(raw: Any, anchor: str, offset: float, relative: bool) -> None:
 
 
 def test_timing_outside_the_schema_is_refused() -> None:
-    step = {"id": "get", "action": "cal_com.GetBooking"}
-    for at in ["later", {"before_start": "1h", "after_end": "1h"}, {"after_lunch": "1h"}, {}]:
+    step = {"id": "get", "action": "cal_com.GetBooking", "input": {"bookingUid": "x"}}
+    for at in ["later", {"before_start": "1h", "after_end": "1h"}, {}]:
         assert list(problems(workflow_doc(steps=[{**step, "at": at}]))) == ["steps.0.at"], at
+    assert problems(workflow_doc(steps=[{**step, "at": "later"}]))["steps.0.at"] == [
+        "must be 'immediately' or an object (before_start, after_start, before_end, after_end, "
+        "after)"
+    ]
+    assert problems(workflow_doc(steps=[{**step, "at": {"after_lunch": "1h"}}])) == {
+        "steps.0.at.after_lunch": [
+            "unknown key 'after_lunch'; did you mean 'after_end'? "
+            "(keys: before_start, after_start, before_end, after_end, after)"
+        ]
+    }
 
 
 def test_retry_delays_grow_by_the_factor_and_are_capped() -> None:

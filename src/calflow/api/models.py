@@ -219,6 +219,11 @@ class WorkflowOut(Output):
 
 class WorkflowSaved(WorkflowOut):
     result: str = Field(description="created, updated or unchanged.")
+    warnings: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="Problems that did not stop the save (with allow_missing_integrations: "
+        "the integrations steps name that do not exist yet): field and message.",
+    )
 
 
 class WorkflowToggled(WorkflowOut):
@@ -244,6 +249,10 @@ class Validation(Output):
     valid: bool
     name: str | None
     errors: list[dict[str, str]] = Field(description="Each problem: field and message.")
+    warnings: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="Problems that would not stop a save (with allow_missing_integrations).",
+    )
 
 
 # ----------------------------------------------------------------- events, runs

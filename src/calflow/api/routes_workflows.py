@@ -10,10 +10,13 @@
   ``runs_waiting``, its runs already started that are not finished (disabling stops new
   runs only: those keep waiting and run when due).
 - ``POST /api/v1/workflows/validate``: ``{"valid", "name", "errors": [{"field",
-  "message"}]}`` without saving (an editor's check as you type).
+  "message"}], "warnings": [...]}`` without saving (an editor's check as you type).
 - ``GET /api/v1/schemas/workflow``: the JSON Schema of a definition.
 Bodies are JSON, or YAML text with ``Content-Type: application/yaml`` (or
-``text/yaml``). An invalid definition is a 422 whose details name each problem.
+``text/yaml``). An invalid definition is a 422 whose details name each problem: the
+checks of ``calflow workflows apply`` (:meth:`WorkflowStore.check`), the integrations
+its steps name included. ``?allow_missing_integrations=true`` (POST, PUT, validate)
+saves one whose integrations do not exist yet, and returns them as ``warnings``.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from calflow.api.deps import ApiRoute, Scope, ScopeDep
 from calflow.api.errors import ERROR_RESPONSES, ApiError
@@ -37,7 +40,7 @@ from calflow.api.models import (
 )
 from calflow.errors import CalflowError, FieldError, NotFoundError, ValidationError
 from calflow.workflows import lifecycle
-from calflow.workflows.definition import load_text, parse, schema
+from calflow.workflows.definition import load_text, schema
 from calflow.workflows.store import StoredWorkflow
 
 log = logging.getLogger("calflow.api")
@@ -86,10 +89,25 @@ async def _document(request: Request) -> Any:
     return raw
 
 
-def _checked(scope: Scope, raw: Any) -> None:
-    """Raise the definition's problems as a ``ValidationError`` (422 with details)."""
+AllowMissing = Annotated[
+    bool,
+    Query(
+        description="Save even if a step names an integration that does not exist yet "
+        "(returned in warnings instead of refused)."
+    ),
+]
+
+
+def _details(problems: Any) -> list[dict[str, str]]:
+    return [{"field": p.path, "message": p.message} for p in problems]
+
+
+async def _checked(scope: Scope, raw: Any, allow_missing: bool) -> list[dict[str, str]]:
+    """The warnings of a valid definition; its problems as a ``ValidationError`` (422)."""
     try:
-        parse(raw, scope.state.registry)
+        checked = await asyncio.to_thread(
+            scope.workflows.check, raw, allow_missing_integrations=allow_missing
+        )
     except CalflowError:
         raise
     except Exception as exc:  # a document the checks did not foresee: still the input's fault
@@ -97,10 +115,11 @@ def _checked(scope: Scope, raw: Any) -> None:
         raise ValidationError(
             f"the definition could not be checked ({type(exc).__name__})"
         ) from None
+    return _details(checked.warnings)
 
 
-def _saved(stored: StoredWorkflow, result: str) -> WorkflowSaved:
-    return WorkflowSaved(**stored.to_dict(), result=result)
+def _saved(stored: StoredWorkflow, result: str, warnings: list[dict[str, str]]) -> WorkflowSaved:
+    return WorkflowSaved(**stored.to_dict(), result=result, warnings=warnings)
 
 
 @router.get("/workflows")
@@ -110,10 +129,12 @@ def list_workflows(scope: ScopeDep) -> WorkflowList:
 
 
 @router.post("/workflows", status_code=201, openapi_extra=DOCUMENT_BODY)
-async def create_workflow(scope: ScopeDep, request: Request) -> WorkflowSaved:
+async def create_workflow(
+    scope: ScopeDep, request: Request, allow_missing_integrations: AllowMissing = False
+) -> WorkflowSaved:
     """Create a workflow from its definition (409 if one has its name)."""
     raw = await _document(request)
-    _checked(scope, raw)
+    warnings = await _checked(scope, raw, allow_missing_integrations)
     try:
         existing = await asyncio.to_thread(scope.workflows.get, str(raw["name"]))
     except NotFoundError:
@@ -126,23 +147,21 @@ async def create_workflow(scope: ScopeDep, request: Request) -> WorkflowSaved:
             [FieldError("name", "already taken")],
         )
     stored, result = await asyncio.to_thread(scope.workflows.apply, raw)
-    return _saved(stored, result)
+    return _saved(stored, result, warnings)
 
 
 @router.post("/workflows/validate", openapi_extra=DOCUMENT_BODY)
-async def validate_workflow(scope: ScopeDep, request: Request) -> Validation:
-    """Check a definition without saving it."""
+async def validate_workflow(
+    scope: ScopeDep, request: Request, allow_missing_integrations: AllowMissing = False
+) -> Validation:
+    """Check a definition without saving it (the same checks as a save)."""
     try:
         raw = await _document(request)
-        _checked(scope, raw)
+        warnings = await _checked(scope, raw, allow_missing_integrations)
     except ValidationError as exc:
-        errors = exc.errors or [FieldError("", exc.message)]
-        return Validation(
-            valid=False,
-            name=None,
-            errors=[{"field": e.path, "message": e.message} for e in errors],
-        )
-    return Validation(valid=True, name=str(raw["name"]), errors=[])
+        errors = _details(exc.errors or [FieldError("", exc.message)])
+        return Validation(valid=False, name=None, errors=errors)
+    return Validation(valid=True, name=str(raw["name"]), errors=[], warnings=warnings)
 
 
 @router.get("/schemas/workflow")
@@ -158,7 +177,9 @@ def get_workflow(scope: ScopeDep, ref: str) -> WorkflowOut:
 
 
 @router.put("/workflows/{ref}", openapi_extra=DOCUMENT_BODY)
-async def replace_workflow(scope: ScopeDep, ref: str, request: Request) -> WorkflowSaved:
+async def replace_workflow(
+    scope: ScopeDep, ref: str, request: Request, allow_missing_integrations: AllowMissing = False
+) -> WorkflowSaved:
     """Replace a workflow's definition (a new version unless nothing changed)."""
     existing = await asyncio.to_thread(scope.workflows.get, ref)
     raw = await _document(request)
@@ -173,9 +194,9 @@ async def replace_workflow(scope: ScopeDep, ref: str, request: Request) -> Workf
                     )
                 ],
             )
-    _checked(scope, raw)
+    warnings = await _checked(scope, raw, allow_missing_integrations)
     stored, result = await asyncio.to_thread(scope.workflows.apply, raw)
-    return _saved(stored, result)
+    return _saved(stored, result, warnings)
 
 
 @router.delete("/workflows/{ref}")

@@ -7,12 +7,15 @@ import contextlib
 import json
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from calflow.cli.output import console, print_json, table
-from calflow.errors import ValidationError
+from calflow.cli.output import console, err_console, print_json, table
+from calflow.errors import FieldError, ValidationError
+
+if TYPE_CHECKING:
+    from calflow.workflows.store import WorkflowStore
 
 workflows_app = typer.Typer(help="Workflow definitions (YAML or JSON).", no_args_is_help=True)
 runs_app = typer.Typer(help="Workflow runs and their step traces.", no_args_is_help=True)
@@ -54,11 +57,15 @@ def apply(
         "--builtin",
         help="A ready-made workflow by name, or 'all' (see `workflows builtins`).",
     ),
+    allow_missing_integrations: bool = typer.Option(
+        False,
+        "--allow-missing-integrations",
+        help="Apply even if a step names an integration not created yet (a warning).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create or update workflows by name (every file is checked before any is applied)."""
     from calflow.workflows import builtin as builtins
-    from calflow.workflows.definition import parse
 
     workflows, _ = _stores()
     docs = [doc for path in paths or [] for doc in _documents(path)]
@@ -66,21 +73,51 @@ def apply(
     docs += [(f"built-in {name}", builtins.load(name)) for name in chosen]
     if not docs:
         raise ValidationError("name workflow files or directories, or --builtin NAME|all")
-    for where, raw in docs:  # all valid, or nothing applied
-        try:
-            parse(raw)
-        except ValidationError as exc:
-            raise ValidationError(f"{where}: {exc.message}", exc.errors) from exc
+    checked = _check_all(workflows, docs, allow_missing_integrations)  # all valid, or none
     results = []
-    for _, raw in docs:
+    for (where, raw), warnings in zip(docs, checked, strict=True):
         stored, outcome = workflows.apply(raw)
+        shown = [{"field": w.path, "message": w.message} for w in warnings]
         results.append({"name": stored.name, "id": stored.id, "version": stored.version,
-                        "result": outcome})  # fmt: skip
+                        "result": outcome, "warnings": shown})  # fmt: skip
+        if not as_json:
+            for w in warnings:
+                err_console.print(f"warning: {where}: {w.path}: {w.message}", highlight=False)
     if as_json:
         print_json(results)
         return
     for r in results:
         console.print(f"{r['result']}: {r['name']} ({r['id']}, version {r['version']})")
+
+
+def _check_all(
+    workflows: WorkflowStore, docs: list[tuple[str, Any]], allow_missing: bool
+) -> list[tuple[FieldError, ...]]:
+    """Each document's warnings; a ``ValidationError`` listing every invalid document's
+    problems (each under its file when there are several)."""
+    from calflow.workflows.integration_refs import MISSING
+
+    warnings: list[tuple[FieldError, ...]] = []
+    failed: list[tuple[str, ValidationError]] = []
+    for where, raw in docs:
+        try:
+            warnings.append(workflows.check(raw, allow_missing_integrations=allow_missing).warnings)
+        except ValidationError as exc:
+            failed.append((where, exc))
+    if not failed:
+        return warnings
+    hint = ""
+    if any(e.rule == MISSING for _, exc in failed for e in exc.errors):
+        hint = " (create the integrations first, or apply with --allow-missing-integrations)"
+    if len(failed) == 1:
+        where, only = failed[0]
+        raise ValidationError(f"{where}: {only.message}{hint}", only.errors)
+    problems = [
+        FieldError(f"{where}: {e.path}", e.message, e.rule)
+        for where, exc in failed
+        for e in exc.errors or [FieldError("", exc.message)]
+    ]
+    raise ValidationError(f"{len(failed)} of {len(docs)} workflows are invalid{hint}", problems)
 
 
 @workflows_app.command("list")

@@ -166,8 +166,9 @@ class JobStore:
             created_at=now,
             updated_at=now,
         )
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with write_transaction(self.engine) as conn, Session(bind=conn) as session:
             session.add(row)
+            session.flush()
         return _job(row)
 
     def _row(self, session: Session, job_id: str, lock: bool = False) -> ReplayJobRow:
@@ -299,7 +300,7 @@ class JobStore:
         extra = {"counts": counts} if counts is not None else {}
         with write_transaction(self.engine) as conn:
             current = conn.execute(
-                select(ReplayJobRow.status).where(ReplayJobRow.id == job_id)
+                select(ReplayJobRow.status).where(ReplayJobRow.id == job_id).with_for_update()
             ).scalar_one()
             final = "cancelled" if current == "cancelled" else status
             conn.execute(

@@ -1,16 +1,20 @@
 """Workflow definitions: YAML or JSON files, checked against ``workflow.schema.json``.
 
 :func:`parse` returns a :class:`WorkflowDef` or raises a :class:`ValidationError`
-listing every problem with its path: schema violations, unknown actions or ports,
-routes to missing steps (or backwards: runs always move forward and end), and
-templates that do not compile.
+listing every problem with its path: schema violations (the first wrong key named,
+see :mod:`~calflow.workflows.schema_errors`), unknown event kinds, sources or
+providers (with the nearest known one), unknown actions or ports, routes to missing
+steps (or backwards: runs always move forward and end), and templates that do not
+compile. With ``applying=True`` (a definition being applied, not one loaded from the
+database) templates are also checked against the event model and time zone literals
+against the zone database (:mod:`~calflow.workflows.template_check`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -21,13 +25,18 @@ from jsonschema import Draft202012Validator
 
 from calflow.errors import FieldError, NotFoundError, ValidationError
 from calflow.events.model import KINDS, SOURCES
+from calflow.events.normalize.calcom import TRIGGER_KINDS
+from calflow.events.normalize.savvycal import TYPE_KINDS
 from calflow.flowapp.action import Action
 from calflow.flowapp.model import SKIPPED_ROUTE as SKIPPED
 from calflow.flowapp.registry import Registry, default_registry
-from calflow.workflows import templates
+from calflow.workflows import template_check, templates
+from calflow.workflows.schema_errors import DURATION_HINT, schema_problems
+from calflow.workflows.suggest import did_you_mean
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 END = "end"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,79}")
 _STEP_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -38,11 +47,10 @@ def registry_apps(registry: Registry) -> set[str]:
 
 
 def seconds(text: str) -> float:
-    """``"24h"`` → 86400.0."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"not a duration: {text!r} (use 30s, 10m, 24h, 2d, 1w)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    """``"24h"`` → 86400.0, ``"1d12h"`` → 129600.0 (parts add up)."""
+    if _DURATION.match(text) is None:
+        raise ValueError(f"not a duration: {text!r} ({DURATION_HINT})")
+    return sum(float(n) * _UNITS[unit] for n, unit in _DURATION_PART.findall(text))
 
 
 @lru_cache(maxsize=1)
@@ -178,19 +186,37 @@ def load_text(text: str, where: str = "definition") -> Any:
         raise ValidationError(f"{where} is not valid YAML or JSON{at}: {problem}") from exc
 
 
-def parse(raw: Any, registry: Registry | None = None) -> WorkflowDef:
-    """Check ``raw`` (a loaded document) completely and build the definition."""
+Check = Callable[[Mapping[str, Any]], list[FieldError]]
+"""A further check of a schema-valid document (the store's: the integrations exist)."""
+
+
+def parse(
+    raw: Any,
+    registry: Registry | None = None,
+    *,
+    applying: bool = False,
+    also: Check | None = None,
+) -> WorkflowDef:
+    """Check ``raw`` (a loaded document) completely and build the definition.
+
+    ``applying``: also check templates against the event model and ``local()`` time
+    zones. A definition loaded from the database skips these: it passed them when it
+    was applied, and a stricter check in a later release must not stop it running.
+    ``also``: more checks of the document, listed with the others (it must cope with
+    parts that break the schema).
+
+    Every problem is listed at once: a part the schema finds nothing wrong with (a
+    trigger filter, the name, a step's id, action, integration, input and routes) gets
+    the other checks even when another part fails the schema.
+    """
     if not isinstance(raw, Mapping):
         raise ValidationError("a workflow definition is an object with name, trigger and steps")
-    problems = [
-        FieldError(".".join(str(p) for p in err.absolute_path), err.message, str(err.validator))
-        for err in sorted(_validator().iter_errors(raw), key=lambda e: list(e.absolute_path))
-    ]
+    problems = schema_problems(_validator(), raw)
+    broken = {p.path for p in problems}
+    problems += _semantic_problems(raw, registry or default_registry(), applying, broken)
+    problems += also(raw) if also is not None else []
     if problems:
         raise ValidationError(f"workflow {raw.get('name', '?')!r} is invalid", problems)
-    problems = _semantic_problems(raw, registry or default_registry())
-    if problems:
-        raise ValidationError(f"workflow {raw['name']!r} is invalid", problems)
     return _build(raw)
 
 
@@ -239,30 +265,78 @@ def _build(raw: Mapping[str, Any]) -> WorkflowDef:
     )
 
 
-def _semantic_problems(raw: Mapping[str, Any], registry: Registry) -> list[FieldError]:
-    problems: list[FieldError] = []
-    trigger = raw["trigger"]
-    for kind in _strings(trigger["kinds"]):
-        if kind not in KINDS:
-            problems.append(FieldError("trigger.kinds", f"unknown kind {kind!r}", "kind"))
-    for source in _strings(trigger.get("sources")):
-        if source not in SOURCES:
-            problems.append(FieldError("trigger.sources", f"unknown source {source!r}", "source"))
-    if trigger.get("when"):
+def _items(trigger: Mapping[str, Any], key: str) -> list[tuple[str, str]]:
+    """(path, value) of each string of a trigger filter: ``trigger.kinds.1``."""
+    value = trigger.get(key)
+    if isinstance(value, str):
+        return [(f"trigger.{key}", value)]
+    return [(f"trigger.{key}.{n}", v) for n, v in enumerate(value or [])]
+
+
+_NATIVE_KINDS = {**TRIGGER_KINDS, **TYPE_KINDS}
+"""Providers' own names of the kinds (``BOOKING_CREATED``, ``event.canceled``)."""
+
+
+def _unknown(what: str, value: str, known: Any) -> str:
+    """``unknown kind 'BOOKING_CREATED'; did you mean 'created'?``, or the known ones
+    when none is close."""
+    native = _NATIVE_KINDS.get(value) if what == "kind" else None
+    hint = f"; did you mean {native!r}?" if native else did_you_mean(value, known)
+    return f"unknown {what} {value!r}" + (hint or f" ({what}s: {', '.join(known)})")
+
+
+def _trigger_problems(
+    trigger: Mapping[str, Any], registry: Registry, applying: bool, clean: Callable[[str], bool]
+) -> list[FieldError]:
+    providers = sorted(registry_apps(registry))
+    problems = [
+        FieldError(path, _unknown(what, value, known), what)
+        for key, what, known in (("kinds", "kind", KINDS), ("sources", "source", SOURCES),
+                                 ("providers", "provider", providers))
+        if clean(f"trigger.{key}")
+        for path, value in _items(trigger, key)
+        if value not in known
+    ]  # fmt: skip
+    if isinstance(trigger.get("when"), str) and trigger["when"] and clean("trigger.when"):
         try:
             templates.check_expression(trigger["when"])
         except templates.TemplateProblem as exc:
             problems.append(FieldError("trigger.when", str(exc), "template"))
-    if not _NAME.fullmatch(raw["name"]):
+        else:
+            found = template_check.expression_problems(trigger["when"]) if applying else []
+            problems += [FieldError("trigger.when", m, "template") for m in found]
+    return problems
+
+
+def _semantic_problems(
+    raw: Mapping[str, Any],
+    registry: Registry,
+    applying: bool,
+    broken: set[str],
+) -> list[FieldError]:
+    """The checks beyond the schema, of each part without a schema problem (``broken``:
+    the paths of those problems)."""
+
+    def clean(part: str) -> bool:
+        return not any(path == part or path.startswith(f"{part}.") for path in broken)
+
+    trigger, name, steps = raw.get("trigger"), raw.get("name"), raw.get("steps")
+    problems = []
+    if isinstance(trigger, Mapping):
+        problems += _trigger_problems(trigger, registry, applying, clean)
+    if isinstance(name, str) and clean("name") and not _NAME.fullmatch(name):
         problems.append(FieldError("name", "must be one line of a-z, 0-9, _ . -", "pattern"))
-    for provider in _strings(trigger.get("providers")):
-        if provider not in registry_apps(registry):
-            problems.append(
-                FieldError("trigger.providers", f"unknown provider {provider!r}", "provider")
-            )
-    ids = [s["id"] for s in raw["steps"]]
-    for i, step in enumerate(raw["steps"]):
+    if not isinstance(steps, list):
+        return problems
+    ids = [
+        s["id"] if isinstance(s, Mapping) and isinstance(s.get("id"), str) else "" for s in steps
+    ]
+    for i, step in enumerate(steps):
         where = f"steps.{i}"
+        if where in broken or not all(
+            clean(f"{where}.{key}") for key in ("id", "action", "integration", "input", "on")
+        ):
+            continue
         if not _STEP_ID.fullmatch(step["id"]):
             problems.append(FieldError(f"{where}.id", "must be one line of a-z, 0-9, _", "pattern"))
         if ids.count(step["id"]) > 1:
@@ -281,7 +355,7 @@ def _semantic_problems(raw: Mapping[str, Any], registry: Registry) -> list[Field
                         "route",
                     )
                 )
-        problems += _template_problems(step, where, ids[:i])
+        problems += _template_problems(step, where, ids[:i], ids if applying else None)
     return problems
 
 
@@ -347,7 +421,11 @@ def _input_keys(action: type[Action], step: Mapping[str, Any], where: str) -> li
     return problems
 
 
-def _template_problems(step: Mapping[str, Any], where: str, earlier: list[str]) -> list[FieldError]:
+def _template_problems(
+    step: Mapping[str, Any], where: str, earlier: list[str], steps: list[str] | None
+) -> list[FieldError]:
+    """Syntax, and the steps a template reads (``steps`` None) or, when applying (the
+    workflow's step ids given), every name it reads and the time zones it names."""
     problems: list[FieldError] = []
     texts: list[tuple[str, str]] = []
 
@@ -370,8 +448,10 @@ def _template_problems(step: Mapping[str, Any], where: str, earlier: list[str]) 
         except templates.TemplateProblem as exc:
             problems.append(FieldError(path, str(exc), "template"))
             continue
-        for ref in templates.referenced_steps(text) - set(earlier):
-            problems.append(
-                FieldError(path, f"reads steps.{ref}, which is not an earlier step", "template")
-            )
+        if steps is not None:
+            found = template_check.template_problems(text, earlier, steps)
+        else:
+            later = sorted(templates.referenced_steps(text) - set(earlier))
+            found = [f"reads steps.{ref}, which is not an earlier step" for ref in later]
+        problems += [FieldError(path, message, "template") for message in found]
     return problems

@@ -1,21 +1,30 @@
-"""Workflow definitions in the database: apply (create or update by name), list, toggle, delete."""
+"""Workflow definitions in the database: check, apply (create or update by name), list,
+toggle, delete.
+
+:meth:`WorkflowStore.check` makes every check ``workflows apply`` makes on the CLI, the
+API and the console: the definition (:func:`~calflow.workflows.definition.parse` with
+``applying=True``) and the integrations its steps name, in this workspace.
+"""
 
 from __future__ import annotations
 
 import builtins
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from calflow.db.models import DEFAULT_WORKSPACE, WorkflowRow
+from calflow.db.engine import write_transaction
+from calflow.db.models import DEFAULT_WORKSPACE, IntegrationRow, WorkflowRow
 from calflow.db.types import utcnow
-from calflow.errors import NotFoundError, ValidationError
+from calflow.errors import FieldError, NotFoundError, ValidationError
 from calflow.flowapp.registry import Registry
 from calflow.workflows.definition import WorkflowDef, parse
+from calflow.workflows.integration_refs import IntegrationRef, integration_problems
 
 log = logging.getLogger("calflow.workflows")
 
@@ -47,6 +56,15 @@ class StoredWorkflow:
 Applied = Literal["created", "updated", "unchanged"]
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A definition that passed every check, and what did not stop it: with
+    ``allow_missing_integrations``, the integrations it names that do not exist yet."""
+
+    definition: WorkflowDef
+    warnings: tuple[FieldError, ...] = ()
+
+
 class WorkflowStore:
     """The workflows of one workspace."""
 
@@ -70,12 +88,54 @@ class WorkflowStore:
             row.id, row.name, row.version, bool(row.enabled), definition, row.updated_at.isoformat()
         )
 
+    def check(self, raw: Any, *, allow_missing_integrations: bool = False) -> Checked:
+        """Check ``raw`` as ``workflows apply`` does, saving nothing.
+
+        A ``ValidationError`` lists every problem by field path: the definition's, and
+        each step integration that is not one of the workspace's integrations of the
+        step's app. ``allow_missing_integrations`` turns the ones that do not exist
+        (yet) into the result's warnings; one of another app is always an error.
+        """
+        warnings: list[FieldError] = []
+
+        def integrations(document: Mapping[str, Any]) -> list[FieldError]:
+            wrong, missing = integration_problems(document, self._integrations())
+            if allow_missing_integrations:
+                warnings.extend(missing)
+                return wrong
+            return wrong + missing
+
+        definition = parse(raw, self.registry, applying=True, also=integrations)
+        return Checked(definition, tuple(warnings))
+
+    def _integrations(self) -> builtins.list[IntegrationRef]:
+        query = select(IntegrationRow.id, IntegrationRow.name, IntegrationRow.app_key).where(
+            IntegrationRow.workspace_id == self.workspace_id
+        )
+        with self.engine.connect() as conn:
+            return [IntegrationRef(*map(str, row)) for row in conn.execute(query)]
+
     def apply(self, raw: Any) -> tuple[StoredWorkflow, Applied]:
-        """Validate ``raw`` and create the workflow, or update the one with its name."""
-        definition = parse(raw, self.registry)
+        """Validate ``raw`` and create the workflow, or update the one with its name.
+
+        The definition is checked as when applying (templates against the event model
+        included); the integrations its steps name are not: :meth:`check` does that.
+
+        Read and write are one transaction holding the write lock from its first read
+        (``BEGIN IMMEDIATE`` on SQLite, the row locked on PostgreSQL), so an apply
+        never trips on "database is locked" while ``calflow serve`` writes, and two
+        applies of one workflow never lose a version.
+        """
+        definition = parse(raw, self.registry, applying=True)
+        try:
+            return self._save(raw, definition)
+        except IntegrityError:  # created concurrently under the same name: now an update
+            return self._save(raw, definition)
+
+    def _save(self, raw: Any, definition: WorkflowDef) -> tuple[StoredWorkflow, Applied]:
         source = dict(definition.source)
-        with Session(self.engine) as session, session.begin():
-            row = self._row(session, definition.name)
+        with write_transaction(self.engine) as conn, Session(bind=conn) as session:
+            row = self._row(session, definition.name, lock=True)
             if row is None:
                 row = WorkflowRow(
                     workspace_id=self.workspace_id,
@@ -95,17 +155,22 @@ class WorkflowStore:
                 row.version += 1
                 row.updated_at = utcnow()
                 outcome = "updated"
-            try:
-                session.flush()
-            except IntegrityError:  # applied concurrently under the same name
-                session.rollback()
-                return self.apply(raw)
+            session.flush()
             return self._load(row), outcome
 
-    def _row(self, session: Session, ref: str) -> WorkflowRow | None:
-        query = select(WorkflowRow).where(WorkflowRow.workspace_id == self.workspace_id)
-        found = session.scalars(query.where(WorkflowRow.id == ref)).first()
-        return found or session.scalars(query.where(WorkflowRow.name == ref)).first()
+    def _row(self, session: Session, ref: str, lock: bool = False) -> WorkflowRow | None:
+        # one query, an id match first: with ``lock``, the row it finds is locked at once
+        query = (
+            select(WorkflowRow)
+            .where(WorkflowRow.workspace_id == self.workspace_id)
+            .where(or_(WorkflowRow.id == ref, WorkflowRow.name == ref))
+            .order_by((WorkflowRow.id == ref).desc())
+            .limit(1)
+        )
+        found: WorkflowRow | None = session.scalars(
+            query.with_for_update() if lock else query
+        ).first()
+        return found
 
     def get(self, ref: str) -> StoredWorkflow:
         """A workflow by id or name (``NotFoundError`` if none)."""
@@ -130,7 +195,7 @@ class WorkflowStore:
 
     def set_enabled(self, ref: str, enabled: bool) -> StoredWorkflow:
         found = self.get(ref)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 update(WorkflowRow)
                 .where(WorkflowRow.id == found.id)
@@ -141,6 +206,6 @@ class WorkflowStore:
     def delete(self, ref: str) -> StoredWorkflow:
         """Delete a workflow; its past runs stay (they name it)."""
         found = self.get(ref)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(delete(WorkflowRow).where(WorkflowRow.id == found.id))
         return found
