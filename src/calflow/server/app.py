@@ -1,4 +1,10 @@
-"""The calflow server: one ASGI app for the webhook receiver (and, later, API and console)."""
+"""The calflow server: one ASGI app for the webhook receiver, the REST API, MCP and the console.
+
+The workflow engine is not part of the app: ``calflow serve`` runs it beside the app, on
+a thread and event loop of its own (``calflow.workflows.engine.EngineThread``) or in
+child worker processes (``--workers N``), so no batch of runs shares the receiver's
+event loop.
+"""
 
 from __future__ import annotations
 
