@@ -174,6 +174,7 @@ async def test_disable_counts_waiting_runs_and_delete_cancels_or_keeps_them(
 ) -> None:
     api = any_api
     a = api.a.client
+    await add_web(a)
     made = {}
     for name in ("notify", "other"):
         made[name] = (await a.post("/api/v1/workflows", json=workflow(name=name))).json()
