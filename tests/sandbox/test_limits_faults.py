@@ -55,11 +55,16 @@ async def test_fault_injection_and_latency(sb: Sandbox) -> None:
             assert response.json()["error"]["code"] == "InternalServerErrorException"
     assert statuses == {500, 502, 503}
     start = await sb.root.post("/_sandbox/faults", json={"fail_rate": 0, "latency_ms": 50})
-    assert start.json() == {"fail_rate": 0.0, "latency_ms": 50.0}
+    assert start.json() == {"fail_rate": 0.0, "latency_ms": 50.0, "twilio_slow_s": 5.0}
     began = time.monotonic()
     assert (await sb.api.get("/v2/me")).status_code == 200
     assert time.monotonic() - began >= 0.05
     assert (await sb.root.post("/_sandbox/faults", json={"fail_rate": 2})).status_code == 400
+    # how long the slow magic number holds Twilio's answer, and its rule
+    held = await sb.root.post("/_sandbox/faults", json={"twilio_slow_s": 8})
+    assert held.json()["twilio_slow_s"] == 8.0
+    bad = await sb.root.post("/_sandbox/faults", json={"twilio_slow_s": -1})
+    assert bad.status_code == 400 and "twilio_slow_s" in bad.text
 
 
 async def test_faults_do_not_touch_state(sb: Sandbox) -> None:
