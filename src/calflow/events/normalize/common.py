@@ -4,6 +4,7 @@ unusable value reads as ``None`` (or empty)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import fields, replace
 from datetime import UTC, datetime
@@ -92,6 +93,13 @@ def e164(value: Any, region: Any = None) -> str | None:
     if raw is None:
         return None
     hint = region.upper() if isinstance(region, str) and len(region) == 2 else None
+    return _e164(raw, hint)
+
+
+@functools.lru_cache(maxsize=4096)
+def _e164(raw: str, hint: str | None) -> str | None:
+    """Parsing is costly (a few % of the receiver's CPU) and the same attendee's number
+    comes back with every change of their bookings: the answers are kept."""
     try:
         number = phonenumbers.parse(raw, hint)
     except phonenumbers.NumberParseException:
