@@ -2,9 +2,9 @@
 
 A batch advances its runs concurrently; one slow or hanging provider call must delay
 only its own run. Each run's outcome is handed to a :class:`Saver` the moment it is
-known; the saver stores what has arrived in one transaction (``RunStore.save_all``),
-and what arrives while a save runs goes into the next one, so a batch whose runs all
-finish together still costs a few transactions, not one per run.
+known; the saver waits a moment (``LINGER_S``) for the others that finish about then,
+stores them in one transaction (``RunStore.save_all``), and what arrives while a save
+runs goes into the next one, so a batch costs a few transactions, not one per run.
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ from typing import Any
 from calflow.workflows.runs import RunStore
 
 Outcome = tuple[Any, dict[str, Any]]
+
+LINGER_S = 0.05
+"""How long a save waits for more outcomes after the first: runs of a batch finish
+within milliseconds of each other, and a transaction for nearly every run (a round trip
+and a commit each on PostgreSQL) cost about 40 % more engine CPU per run there
+(``bench/RESULTS.md``); 50 ms is nothing beside a reminder's timing."""
 
 PROGRESS: dict[str, Callable[[int], None]] = {}
 """Called with how many runs a batch (by its lease owner) has just stored: the
@@ -42,6 +48,8 @@ class Saver:
     async def _loop(self) -> None:
         while True:
             await self._arrived.wait()
+            if not self._closing:  # let the runs that finish together share one save
+                await asyncio.sleep(LINGER_S)
             self._arrived.clear()
             group, self._pending = self._pending, []
             if group:
