@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     max_retries: int = 3
     webhook_max_bytes: int = 1024 * 1024
     """Largest webhook body the receiver reads; bigger ones get 413 unread."""
+    allow_private: str = ""
+    """Non-public targets the operator allows integrations, steps and replays to call: a
+    comma-separated list of networks (``192.168.1.0/24``), addresses or host names
+    (``cal.lan``), ``*`` for all; empty (the default) allows none (``calflow.netpolicy``)."""
     public_url: str | None = None
     """calflow's public base URL (``https://calflow.example.com``): webhook URLs the API
     shows are built on it; without it, on the URL the API request came in on."""

@@ -35,6 +35,7 @@ from calflow.vault import Vault
 from calflow.workflows.runs import RunStore
 from calflow.workflows.store import WorkflowStore
 from calflow.workspaces import Principal, TokenStore, WorkspaceStore
+from calflow.netpolicy import operator_allowance
 
 __all__ = [
     "ApiRoute",
@@ -67,7 +68,12 @@ class ApiState:
         found = self.runners.get(workspace_id)
         if found is None:
             store = IntegrationStore(self.engine, self.vault, workspace_id)
-            found = Runner(self.registry, store, timeout_s=self.settings.http_timeout_s)
+            found = Runner(
+                self.registry,
+                store,
+                timeout_s=self.settings.http_timeout_s,
+                allowance=operator_allowance(self.settings),
+            )
             self.runners[workspace_id] = found
         return found
 

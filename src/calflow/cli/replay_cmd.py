@@ -34,7 +34,9 @@ PROVIDER_NAMES = {
 def _engine() -> Any:
     from calflow.replay import ReplayEngine
 
-    return ReplayEngine()
+    from calflow.netpolicy import EVERYTHING
+
+    return ReplayEngine(grant=EVERYTHING)  # --allow-private: the operator on this machine
 
 
 @contextmanager

@@ -10,13 +10,9 @@ from typing import Any
 
 import httpx
 
-from calflow.apps.email.smtp import flag
 from calflow.errors import ConfigError, FieldError, ValidationError
 from calflow.flowapp import ActionContext
-from calflow.netguard import check_url
-
-_CLI_HINT = "pass --allow-private to send to it"
-_HINT = "set allow_private=true on the integration to allow it"
+from calflow.netpolicy import check_target, tenant_allowance
 
 
 def _invalid(path: str, message: str) -> ValidationError:
@@ -61,20 +57,16 @@ def _query_items(query: Mapping[str, Any]) -> dict[str, str | list[str]]:
 
 
 async def resolve_url(data: Mapping[str, Any], ctx: ActionContext) -> httpx.URL:
-    """The URL to call, query merged, after the address check (unless ``allow_private``)."""
+    """The URL to call, query merged, after the address check: a non-public address only
+    when the integration sets ``allow_private`` and the operator allows the address."""
     raw = str(data["url"]).strip()
     if "://" not in raw:
         base = str(ctx.value("base_url") or "").rstrip("/")
         if not base:
             raise _invalid("url", "is not absolute and the integration has no base_url")
         raw = f"{base}/{raw.lstrip('/')}"
-    try:
-        checked = await check_url(raw, allow_private=flag(ctx.value("allow_private"), False))
-    except ValidationError as exc:  # netguard's hint names the CLI flag of replay
-        raise ValidationError(
-            exc.message.replace(_CLI_HINT, _HINT),
-            [FieldError(e.path, e.message.replace(_CLI_HINT, _HINT), e.rule) for e in exc.errors],
-        ) from None
+    allowance = tenant_allowance(ctx.value("allow_private"), ctx.targets)
+    checked = await check_target(raw, field="url", allowance=allowance, tenant_flag=True)
     try:
         url = httpx.URL(checked)
     except httpx.InvalidURL as exc:

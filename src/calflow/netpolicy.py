@@ -1,0 +1,317 @@
+"""Which non-public addresses calflow may call: the operator's decision, never a tenant's.
+
+Every URL a tenant can set (a provider integration's ``base_url``, the email app's SMTP
+``host``, an ``http.Request`` step's URL, a replay target, a webhook URL to register) is
+checked here, when it is saved and again before each call. A URL whose host is, or
+resolves to, an address that is not public (loopback, private, link-local such as the
+metadata address 169.254.169.254, CGNAT, multicast, reserved) is refused unless the
+operator's :class:`Allowance` covers it:
+
+- ``CALFLOW_ALLOW_PRIVATE`` in the server's environment: a comma-separated list of
+  networks (``10.0.0.0/8``), addresses (``127.0.0.1``) or host names (``cal.lan``);
+  ``*`` allows every non-public address. Empty (the default): none.
+- the CLI's ``--allow-private`` (:data:`EVERYTHING`): the operator on the machine.
+
+A tenant's own ``allow_private`` (the API's replay option, the http app's field) is a
+request honoured only inside the operator's allowance (:func:`tenant_allowance`).
+The syntax checks (http/https only, no credentials in the URL) and the meaning of
+"public" are :mod:`calflow.netguard`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from calflow.errors import ConfigError, FieldError, ValidationError
+from calflow.netguard import check_url, check_url_sync, is_public_address
+from calflow.settings import Settings, get_settings
+
+__all__ = [
+    "EVERYTHING",
+    "NOTHING",
+    "SETTING",
+    "TARGET_FIELDS",
+    "Allowance",
+    "binding",
+    "check_fields",
+    "check_fields_sync",
+    "check_host",
+    "check_host_sync",
+    "check_target",
+    "check_target_sync",
+    "integration_allowance",
+    "operator_allowance",
+    "parse_allowance",
+    "tenant_allowance",
+]
+
+SETTING = "CALFLOW_ALLOW_PRIVATE"
+"""The environment variable through which the operator allows non-public targets."""
+
+TARGET_FIELDS = ("base_url", "host")
+"""Integration fields that say where the integration's calls (and its secrets) go."""
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """Non-public targets that may be called: networks, host names, or everything."""
+
+    networks: tuple[IPNetwork, ...] = ()
+    hosts: frozenset[str] = field(default_factory=frozenset)
+    """Lower-cased host names, without a trailing dot."""
+    everything: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """Whether no non-public target at all is allowed."""
+        return not (self.everything or self.networks or self.hosts)
+
+    def permits(self, host: str, address: str) -> bool:
+        """Whether ``address`` (an IP literal that ``host`` resolved to) may be called."""
+        if self.everything or _name(host) in self.hosts:
+            return True
+        try:
+            addr = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(addr in net for net in self.networks if net.version == addr.version)
+
+
+NOTHING = Allowance()
+"""Public addresses only."""
+
+EVERYTHING = Allowance(everything=True)
+"""Any address: the operator's ``--allow-private`` on the CLI."""
+
+
+def _name(host: str) -> str:
+    return host.strip("[]").rstrip(".").lower()
+
+
+def parse_allowance(text: str | None) -> Allowance:
+    """The allowance ``CALFLOW_ALLOW_PRIVATE`` describes; ``ConfigError`` naming a bad entry."""
+    networks: list[IPNetwork] = []
+    hosts: set[str] = set()
+    for raw in (text or "").split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        if entry == "*":
+            return EVERYTHING
+        try:
+            networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            continue
+        except ValueError:
+            pass
+        name = _name(entry)
+        if "/" in name or not all(part and _label_ok(part) for part in name.split(".")):
+            raise ConfigError(
+                f"invalid settings: {SETTING}: {entry!r} is neither a network (10.0.0.0/8), "
+                "an address nor a host name"
+            )
+        hosts.add(name)
+    return Allowance(tuple(networks), frozenset(hosts))
+
+
+def _label_ok(label: str) -> bool:
+    return len(label) <= 63 and all(c.isalnum() or c in "-_" for c in label)
+
+
+def operator_allowance(settings: Settings | None = None) -> Allowance:
+    """What the operator allows in this process (``CALFLOW_ALLOW_PRIVATE``)."""
+    return parse_allowance((settings or get_settings()).allow_private)
+
+
+def tenant_allowance(requested: Any, operator: Allowance, field: str = "allow_private") -> Allowance:
+    """What a tenant who asked for ``allow_private`` gets: nothing unless asked, and
+    never more than the operator allows; asking when the operator allows nothing is a
+    ``ValidationError`` naming ``field`` and the setting."""
+    if not _truthy(requested):
+        return NOTHING
+    if operator.empty:
+        why = (
+            f"private targets are the operator's decision: the server allows none "
+            f"(the operator lists the allowed networks or hosts in {SETTING})"
+        )
+        raise ValidationError(f"{field}: {why}", [FieldError(field, why, "operator_only")])
+    return operator
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() not in ("", "false", "0", "no", "off")
+
+
+def integration_allowance(values: Mapping[str, Any], operator: Allowance) -> Allowance:
+    """An integration's allowance: the operator's, narrowed by the integration's own
+    ``allow_private`` field when its app declares one (the http app)."""
+    if "allow_private" in values:
+        return tenant_allowance(values["allow_private"], operator)
+    return operator
+
+
+def _refused(field: str, url: str, host: str, bad: Iterable[str], tenant_flag: bool) -> ValidationError:
+    listed = ", ".join(sorted(set(bad)))
+    how = f"the operator can allow it by adding {host!r} or its network to {SETTING}"
+    if tenant_flag:
+        how += " (and allow_private=true where the URL is given)"
+    why = f"host {host!r} is not a public address ({listed}); {how}"
+    return ValidationError(f"{field} {url!r} is refused: {why}", [FieldError(field, why, "private_address")])
+
+
+def _literal(host: str) -> list[str] | None:
+    try:
+        return [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        return None
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _judge(
+    url: str, field: str, host: str, addresses: list[str], allowance: Allowance, tenant_flag: bool
+) -> None:
+    bad = [a for a in addresses if not is_public_address(a) and not allowance.permits(host, a)]
+    if bad:
+        raise _refused(field, url, host, bad, tenant_flag)
+
+
+async def check_target(
+    url: str,
+    *,
+    field: str,
+    allowance: Allowance,
+    tenant_flag: bool = False,
+    unresolvable_ok: bool = False,
+) -> str:
+    """``url`` stripped, or a ``ValidationError`` naming ``field``, the rule and the setting
+    that would allow it. ``tenant_flag``: the caller has an ``allow_private`` of its own
+    to mention in the refusal. ``unresolvable_ok``: a name that does not resolve now
+    passes (the call itself will fail and be retried; the connection is checked again)."""
+    checked = await check_url(url, allow_private=True, field=field)
+    host, port = _host_port(checked)
+    if allowance.everything:
+        return checked
+    addresses = _literal(host)
+    if addresses is None:
+        if _name(host) in allowance.hosts:
+            return checked
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            if unresolvable_ok:
+                return checked
+            raise _unresolved(field, url, host, exc) from None
+        addresses = [str(info[4][0]) for info in infos]
+    _judge(url, field, host, addresses, allowance, tenant_flag)
+    return checked
+
+
+def check_target_sync(
+    url: str,
+    *,
+    field: str,
+    allowance: Allowance,
+    tenant_flag: bool = False,
+    unresolvable_ok: bool = False,
+) -> str:
+    """:func:`check_target` for code without an event loop."""
+    checked = check_url_sync(url, allow_private=True, field=field)
+    host, port = _host_port(checked)
+    if allowance.everything:
+        return checked
+    addresses = _literal(host)
+    if addresses is None:
+        if _name(host) in allowance.hosts:
+            return checked
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            if unresolvable_ok:
+                return checked
+            raise _unresolved(field, url, host, exc) from None
+        addresses = [str(info[4][0]) for info in infos]
+    _judge(url, field, host, addresses, allowance, tenant_flag)
+    return checked
+
+
+def _unresolved(field: str, url: str, host: str, exc: OSError) -> ValidationError:
+    why = f"host {host!r} cannot be resolved ({exc})"
+    return ValidationError(f"{field} {url!r} is refused: {why}", [FieldError(field, why, "url")])
+
+
+def _host_url(host: str, field: str) -> str:
+    text = str(host).strip()
+    if not text or any(c in text for c in "/@?# ") or "://" in text:
+        why = "must be a host name or address (smtp.example.com), not a URL"
+        raise ValidationError(f"{field}: {why}", [FieldError(field, why, "host")])
+    return f"https://[{text}]" if ":" in text and not text.startswith("[") else f"https://{text}"
+
+
+async def check_host(
+    host: str, *, field: str, allowance: Allowance, unresolvable_ok: bool = False
+) -> str:
+    """A bare host name (the SMTP server), checked like :func:`check_target`'s URL host."""
+    url = _host_url(host, field)
+    await check_target(url, field=field, allowance=allowance, unresolvable_ok=unresolvable_ok)
+    return str(host).strip()
+
+
+def check_host_sync(
+    host: str, *, field: str, allowance: Allowance, unresolvable_ok: bool = False
+) -> str:
+    """:func:`check_host` for code without an event loop."""
+    url = _host_url(host, field)
+    check_target_sync(url, field=field, allowance=allowance, unresolvable_ok=unresolvable_ok)
+    return str(host).strip()
+
+
+def _targets(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(k, str(values[k]).strip()) for k in TARGET_FIELDS if values.get(k) not in (None, "")]
+
+
+def binding(values: Mapping[str, Any]) -> str:
+    """Where an integration with these fields sends its secrets: the text its secrets are
+    bound to when saved (a change of ``base_url`` or ``host`` changes it)."""
+    return json.dumps({k: v.rstrip("/") for k, v in _targets(values)}, sort_keys=True)
+
+
+def check_fields_sync(values: Mapping[str, Any], operator: Allowance) -> None:
+    """An integration's target fields (``base_url``, ``host``), checked as they are saved:
+    a ``ValidationError`` naming the field. A name that does not resolve now is kept
+    (it is checked again before each call)."""
+    allowance = integration_allowance(values, operator)
+    flag = "allow_private" in values
+    for key, value in _targets(values):
+        if key == "host":
+            check_host_sync(value, field=key, allowance=allowance, unresolvable_ok=True)
+        else:
+            check_target_sync(
+                value, field=key, allowance=allowance, tenant_flag=flag, unresolvable_ok=True
+            )
+
+
+async def check_fields(values: Mapping[str, Any], operator: Allowance) -> None:
+    """:func:`check_fields_sync` before a call (the address may have changed since)."""
+    allowance = integration_allowance(values, operator)
+    flag = "allow_private" in values
+    for key, value in _targets(values):
+        if key == "host":
+            await check_host(value, field=key, allowance=allowance, unresolvable_ok=True)
+        else:
+            await check_target(
+                value, field=key, allowance=allowance, tenant_flag=flag, unresolvable_ok=True
+            )
