@@ -24,7 +24,7 @@ import asyncio
 import ipaddress
 import json
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -131,7 +131,9 @@ def operator_allowance(settings: Settings | None = None) -> Allowance:
     return parse_allowance((settings or get_settings()).allow_private)
 
 
-def tenant_allowance(requested: Any, operator: Allowance, field: str = "allow_private") -> Allowance:
+def tenant_allowance(
+    requested: Any, operator: Allowance, field: str = "allow_private"
+) -> Allowance:
     """What a tenant who asked for ``allow_private`` gets: nothing unless asked, and
     never more than the operator allows; asking when the operator allows nothing is a
     ``ValidationError`` naming ``field`` and the setting."""
@@ -160,13 +162,20 @@ def integration_allowance(values: Mapping[str, Any], operator: Allowance) -> All
     return operator
 
 
-def _refused(field: str, url: str, host: str, bad: Iterable[str], tenant_flag: bool) -> ValidationError:
+def _refused(
+    field: str, url: str, host: str, bad: list[str], with_flag: Allowance | None
+) -> ValidationError:
     listed = ", ".join(sorted(set(bad)))
-    how = f"the operator can allow it by adding {host!r} or its network to {SETTING}"
-    if tenant_flag:
-        how += " (and allow_private=true where the URL is given)"
+    if with_flag is not None and all(with_flag.permits(host, a) for a in bad):
+        how = "set allow_private=true to call it (the operator allows this address)"
+    else:
+        how = f"only the operator can allow it, by adding {host!r} or its network to {SETTING}"
+        if with_flag is not None:
+            how += ", with allow_private=true where the URL is given"
     why = f"host {host!r} is not a public address ({listed}); {how}"
-    return ValidationError(f"{field} {url!r} is refused: {why}", [FieldError(field, why, "private_address")])
+    return ValidationError(
+        f"{field} {url!r} is refused: {why}", [FieldError(field, why, "private_address")]
+    )
 
 
 def _literal(host: str) -> list[str] | None:
@@ -182,11 +191,16 @@ def _host_port(url: str) -> tuple[str, int]:
 
 
 def _judge(
-    url: str, field: str, host: str, addresses: list[str], allowance: Allowance, tenant_flag: bool
+    url: str,
+    field: str,
+    host: str,
+    addresses: list[str],
+    allowance: Allowance,
+    with_flag: Allowance | None,
 ) -> None:
     bad = [a for a in addresses if not is_public_address(a) and not allowance.permits(host, a)]
     if bad:
-        raise _refused(field, url, host, bad, tenant_flag)
+        raise _refused(field, url, host, bad, with_flag)
 
 
 async def check_target(
@@ -194,13 +208,14 @@ async def check_target(
     *,
     field: str,
     allowance: Allowance,
-    tenant_flag: bool = False,
+    with_flag: Allowance | None = None,
     unresolvable_ok: bool = False,
 ) -> str:
     """``url`` stripped, or a ``ValidationError`` naming ``field``, the rule and the setting
-    that would allow it. ``tenant_flag``: the caller has an ``allow_private`` of its own
-    to mention in the refusal. ``unresolvable_ok``: a name that does not resolve now
-    passes (the call itself will fail and be retried; the connection is checked again)."""
+    that would allow it. ``with_flag``: the caller has an ``allow_private`` of its own, and
+    this is what setting it would allow (the refusal says which of the two to change).
+    ``unresolvable_ok``: a name that does not resolve now passes (the call itself will
+    fail and be retried; the connection is checked again)."""
     checked = await check_url(url, allow_private=True, field=field)
     host, port = _host_port(checked)
     if allowance.everything:
@@ -210,13 +225,15 @@ async def check_target(
         if _name(host) in allowance.hosts:
             return checked
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
         except OSError as exc:
             if unresolvable_ok:
                 return checked
             raise _unresolved(field, url, host, exc) from None
         addresses = [str(info[4][0]) for info in infos]
-    _judge(url, field, host, addresses, allowance, tenant_flag)
+    _judge(url, field, host, addresses, allowance, with_flag)
     return checked
 
 
@@ -225,7 +242,7 @@ def check_target_sync(
     *,
     field: str,
     allowance: Allowance,
-    tenant_flag: bool = False,
+    with_flag: Allowance | None = None,
     unresolvable_ok: bool = False,
 ) -> str:
     """:func:`check_target` for code without an event loop."""
@@ -244,7 +261,7 @@ def check_target_sync(
                 return checked
             raise _unresolved(field, url, host, exc) from None
         addresses = [str(info[4][0]) for info in infos]
-    _judge(url, field, host, addresses, allowance, tenant_flag)
+    _judge(url, field, host, addresses, allowance, with_flag)
     return checked
 
 
@@ -294,24 +311,24 @@ def check_fields_sync(values: Mapping[str, Any], operator: Allowance) -> None:
     a ``ValidationError`` naming the field. A name that does not resolve now is kept
     (it is checked again before each call)."""
     allowance = integration_allowance(values, operator)
-    flag = "allow_private" in values
+    flag = operator if "allow_private" in values else None
     for key, value in _targets(values):
         if key == "host":
             check_host_sync(value, field=key, allowance=allowance, unresolvable_ok=True)
         else:
             check_target_sync(
-                value, field=key, allowance=allowance, tenant_flag=flag, unresolvable_ok=True
+                value, field=key, allowance=allowance, with_flag=flag, unresolvable_ok=True
             )
 
 
 async def check_fields(values: Mapping[str, Any], operator: Allowance) -> None:
     """:func:`check_fields_sync` before a call (the address may have changed since)."""
     allowance = integration_allowance(values, operator)
-    flag = "allow_private" in values
+    flag = operator if "allow_private" in values else None
     for key, value in _targets(values):
         if key == "host":
             await check_host(value, field=key, allowance=allowance, unresolvable_ok=True)
         else:
             await check_target(
-                value, field=key, allowance=allowance, tenant_flag=flag, unresolvable_ok=True
+                value, field=key, allowance=allowance, with_flag=flag, unresolvable_ok=True
             )

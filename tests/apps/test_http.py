@@ -216,18 +216,20 @@ async def test_relative_url_under_base_url(server: Server) -> None:
 
 
 @pytest.mark.parametrize(
-    "url",
-    [
-        "http://127.0.0.1:9/x",
-        "http://169.254.169.254/latest/meta-data",
-        "http://[::1]/",
-        "http://10.1.2.3/",
+    ("url", "hint"),
+    [  # the tests' operator allows loopback only (db_fixtures.LOCAL_TARGETS)
+        ("http://127.0.0.1:9/x", "set allow_private=true to call it"),
+        ("http://169.254.169.254/latest/meta-data", "adding '169.254.169.254' or its network"),
+        ("http://[::1]/", "set allow_private=true to call it"),
+        ("http://10.1.2.3/", "to CALFLOW_ALLOW_PRIVATE, with allow_private=true"),
     ],
 )
-async def test_private_addresses_are_refused_by_default(url: str) -> None:
+async def test_private_addresses_are_refused_by_default(url: str, hint: str) -> None:
     with pytest.raises(ValidationError, match="refused") as caught:
         await call({"url": url}, http_integration(allow_private="false"))
-    assert "set allow_private=true on the integration" in str(caught.value)
+    assert hint in str(caught.value)
+    assert caught.value.errors[0].path == "url"
+    assert caught.value.errors[0].rule == "private_address"
     assert "--allow-private" not in str(caught.value)
     async with Runner(publish=False) as runner:  # no integration at all: refused too
         with pytest.raises(ValidationError, match="refused"):

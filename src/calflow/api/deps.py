@@ -29,13 +29,13 @@ from calflow.events.inbox import Inbox
 from calflow.flowapp.registry import Registry
 from calflow.flowapp.runner import Runner
 from calflow.integrations import IntegrationStore
+from calflow.netpolicy import operator_allowance
 from calflow.replay.jobs import JobStore
 from calflow.settings import Settings
 from calflow.vault import Vault
 from calflow.workflows.runs import RunStore
 from calflow.workflows.store import WorkflowStore
 from calflow.workspaces import Principal, TokenStore, WorkspaceStore
-from calflow.netpolicy import operator_allowance
 
 __all__ = [
     "ApiRoute",

@@ -32,9 +32,8 @@ PROVIDER_NAMES = {
 
 
 def _engine() -> Any:
-    from calflow.replay import ReplayEngine
-
     from calflow.netpolicy import EVERYTHING
+    from calflow.replay import ReplayEngine
 
     return ReplayEngine(grant=EVERYTHING)  # --allow-private: the operator on this machine
 

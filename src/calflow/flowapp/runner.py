@@ -208,13 +208,13 @@ class Runner:
             await check_fields(found.config, self.allowance)
         except ValidationError as exc:
             raise ConfigError(f"integration {found.name!r}: {exc.message}") from None
-        if found.secrets and found.secrets_for is not None:
-            if found.secrets_for != binding(found.config):
-                raise ConfigError(
-                    f"integration {found.name!r}: its secrets were saved for another "
-                    f"base_url or host ({found.secrets_for}); they are not sent to "
-                    f"{binding(found.config)}: send the secrets again with the new target"
-                )
+        bound = found.secrets_for
+        if found.secrets and bound is not None and bound != binding(found.config):
+            raise ConfigError(
+                f"integration {found.name!r}: its secrets were saved for another "
+                f"base_url or host ({bound}); they are not sent to "
+                f"{binding(found.config)}: send the secrets again with the new target"
+            )
 
     def _save(
         self,

@@ -162,7 +162,7 @@ class ReplayEngine:
         ``allow_private`` and the engine's grant covers it."""
         assert options.to is not None
         allowance = tenant_allowance(options.allow_private, self._grant)
-        await check_target(options.to, field="to", allowance=allowance, tenant_flag=True)
+        await check_target(options.to, field="to", allowance=allowance, with_flag=self._grant)
 
     # ----------------------------------------------------------------- the run
 
@@ -180,7 +180,11 @@ class ReplayEngine:
             timeout=30.0, follow_redirects=False, transport=self._source_transport
         )
         runner = Runner(
-            store=self.store, http=http, policy=self._policy, publish=False, allowance=self._operator
+            store=self.store,
+            http=http,
+            policy=self._policy,
+            publish=False,
+            allowance=self._operator,
         )
         run: RunState | None = None
         target: Target | None = None

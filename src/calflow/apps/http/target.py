@@ -66,7 +66,7 @@ async def resolve_url(data: Mapping[str, Any], ctx: ActionContext) -> httpx.URL:
             raise _invalid("url", "is not absolute and the integration has no base_url")
         raw = f"{base}/{raw.lstrip('/')}"
     allowance = tenant_allowance(ctx.value("allow_private"), ctx.targets)
-    checked = await check_target(raw, field="url", allowance=allowance, tenant_flag=True)
+    checked = await check_target(raw, field="url", allowance=allowance, with_flag=ctx.targets)
     try:
         url = httpx.URL(checked)
     except httpx.InvalidURL as exc:
