@@ -67,7 +67,12 @@ async def test_the_metadata_address_is_refused_naming_the_field_and_the_setting(
 
 @pytest.mark.parametrize(
     "url",
-    ["http://[::ffff:169.254.169.254]/", "http://10.0.0.1/", "http://[fe80::1]/", "http://0.0.0.0/"],
+    [
+        "http://[::ffff:169.254.169.254]/",
+        "http://10.0.0.1/",
+        "http://[fe80::1]/",
+        "http://0.0.0.0/",
+    ],
 )
 def test_other_non_public_forms_are_refused(url: str) -> None:
     with pytest.raises(ValidationError, match="is not a public address"):

@@ -243,7 +243,7 @@ async def test_private_targets_are_the_operators_decision(tmp_path: Path) -> Non
             )
             assert "operator" in refusal(resp, "allow_private")
             # nor can a replay's
-            closed.store.add("cal_com", "cal", {"base_url": "https://api.cal.com"}, {"api_key": "k"})
+            closed.store.add("cal_com", "cal", {}, {"api_key": "k"})
             replay = await closed.client.post(
                 "/api/v1/replays",
                 json={"integration": "cal", "target": f"{local.url}/hook", "allow_private": True},
@@ -257,7 +257,7 @@ async def test_private_targets_are_the_operators_decision(tmp_path: Path) -> Non
         async with tenant_api(tmp_path / "open", "127.0.0.1") as opened:
             assert (await add_twilio(opened, local.url)).status_code == 201
             assert (await opened.client.post("/api/v1/integrations/sms/test")).json()["ok"]
-            opened.store.add("cal_com", "cal", {"base_url": "https://api.cal.com"}, {"api_key": "k"})
+            opened.store.add("cal_com", "cal", {}, {"api_key": "k"})
             meta = await opened.client.post(
                 "/api/v1/replays",
                 json={"integration": "cal", "target": f"{METADATA}/hook", "allow_private": True},
