@@ -75,7 +75,7 @@ async def test_the_metadata_address_is_refused_naming_the_field_and_the_setting(
     ],
 )
 def test_other_non_public_forms_are_refused(url: str) -> None:
-    with pytest.raises(ValidationError, match="is not a public address"):
+    with pytest.raises(ValidationError, match="address .*, not a public one"):
         check_target_sync(url, field="url", allowance=NOTHING)
 
 
@@ -121,7 +121,7 @@ def test_a_tenant_flag_is_honoured_only_inside_the_operators_allowance() -> None
 
 def test_the_refusal_says_which_of_the_flag_and_the_setting_to_change() -> None:
     lan = parse_allowance("10.0.0.0/8")
-    with pytest.raises(ValidationError, match="set allow_private=true to call it"):
+    with pytest.raises(ValidationError, match="pass allow_private=true to call it"):
         check_target_sync("http://10.0.0.5/", field="url", allowance=NOTHING, with_flag=lan)
     with pytest.raises(ValidationError, match="CALFLOW_ALLOW_PRIVATE, with allow_private=true"):
         check_target_sync(METADATA, field="url", allowance=NOTHING, with_flag=lan)
@@ -142,7 +142,7 @@ async def test_integration_fields_base_url_and_host_are_checked() -> None:
     with pytest.raises(ValidationError) as caught:
         check_fields_sync({"base_url": "", "allow_private": "true"}, NOTHING)
     assert caught.value.errors[0].path == "allow_private"
-    with pytest.raises(ValidationError, match="set allow_private=true"):
+    with pytest.raises(ValidationError, match="pass allow_private=true"):
         check_fields_sync({"base_url": "http://127.0.0.1:9", "allow_private": "false"},
                           parse_allowance("127.0.0.1"))  # fmt: skip
 

@@ -162,17 +162,47 @@ def integration_allowance(values: Mapping[str, Any], operator: Allowance) -> All
     return operator
 
 
+def _kind(address: str) -> str:
+    """What sort of non-public address ``address`` is (the rule it breaks)."""
+    try:
+        addr = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "an invalid"
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    for test, name in (
+        (addr.is_loopback, "a loopback"),
+        (addr.is_link_local, "a link-local"),
+        (addr.is_multicast, "a multicast"),
+        (addr.is_unspecified, "an unspecified"),
+        (addr in _SHARED, "a shared (CGNAT)"),
+        (addr.is_private, "a private"),
+    ):
+        if test:
+            return name
+    return "a reserved"
+
+
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+
+
 def _refused(
-    field: str, url: str, host: str, bad: list[str], with_flag: Allowance | None
+    field: str,
+    url: str,
+    host: str,
+    bad: list[str],
+    with_flag: Allowance | None,
+    flag_text: str,
 ) -> ValidationError:
+    kinds = " / ".join(sorted({_kind(a) for a in bad}))
     listed = ", ".join(sorted(set(bad)))
     if with_flag is not None and all(with_flag.permits(host, a) for a in bad):
-        how = "set allow_private=true to call it (the operator allows this address)"
+        how = f"pass {flag_text} to call it (the operator allows this address)"
     else:
         how = f"only the operator can allow it, by adding {host!r} or its network to {SETTING}"
         if with_flag is not None:
-            how += ", with allow_private=true where the URL is given"
-    why = f"host {host!r} is not a public address ({listed}); {how}"
+            how += f", with {flag_text}"
+    why = f"host {host!r} is {kinds} address ({listed}), not a public one; {how}"
     return ValidationError(
         f"{field} {url!r} is refused: {why}", [FieldError(field, why, "private_address")]
     )
@@ -197,10 +227,11 @@ def _judge(
     addresses: list[str],
     allowance: Allowance,
     with_flag: Allowance | None,
+    flag_text: str,
 ) -> None:
     bad = [a for a in addresses if not is_public_address(a) and not allowance.permits(host, a)]
     if bad:
-        raise _refused(field, url, host, bad, with_flag)
+        raise _refused(field, url, host, bad, with_flag, flag_text)
 
 
 async def check_target(
@@ -210,10 +241,12 @@ async def check_target(
     allowance: Allowance,
     with_flag: Allowance | None = None,
     unresolvable_ok: bool = False,
+    flag_text: str = "allow_private=true",
 ) -> str:
     """``url`` stripped, or a ``ValidationError`` naming ``field``, the rule and the setting
     that would allow it. ``with_flag``: the caller has an ``allow_private`` of its own, and
-    this is what setting it would allow (the refusal says which of the two to change).
+    this is what setting it would allow (the refusal says which of the two to change), and
+    ``flag_text`` how the caller spells it (``--allow-private`` on the CLI).
     ``unresolvable_ok``: a name that does not resolve now passes (the call itself will
     fail and be retried; the connection is checked again)."""
     checked = await check_url(url, allow_private=True, field=field)
@@ -233,7 +266,7 @@ async def check_target(
                 return checked
             raise _unresolved(field, url, host, exc) from None
         addresses = [str(info[4][0]) for info in infos]
-    _judge(url, field, host, addresses, allowance, with_flag)
+    _judge(url, field, host, addresses, allowance, with_flag, flag_text)
     return checked
 
 
@@ -244,6 +277,7 @@ def check_target_sync(
     allowance: Allowance,
     with_flag: Allowance | None = None,
     unresolvable_ok: bool = False,
+    flag_text: str = "allow_private=true",
 ) -> str:
     """:func:`check_target` for code without an event loop."""
     checked = check_url_sync(url, allow_private=True, field=field)
@@ -261,7 +295,7 @@ def check_target_sync(
                 return checked
             raise _unresolved(field, url, host, exc) from None
         addresses = [str(info[4][0]) for info in infos]
-    _judge(url, field, host, addresses, allowance, with_flag)
+    _judge(url, field, host, addresses, allowance, with_flag, flag_text)
     return checked
 
 

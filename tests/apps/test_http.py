@@ -218,9 +218,9 @@ async def test_relative_url_under_base_url(server: Server) -> None:
 @pytest.mark.parametrize(
     ("url", "hint"),
     [  # the tests' operator allows loopback only (db_fixtures.LOCAL_TARGETS)
-        ("http://127.0.0.1:9/x", "set allow_private=true to call it"),
+        ("http://127.0.0.1:9/x", "pass allow_private=true to call it"),
         ("http://169.254.169.254/latest/meta-data", "adding '169.254.169.254' or its network"),
-        ("http://[::1]/", "set allow_private=true to call it"),
+        ("http://[::1]/", "pass allow_private=true to call it"),
         ("http://10.1.2.3/", "to CALFLOW_ALLOW_PRIVATE, with allow_private=true"),
     ],
 )

@@ -35,7 +35,8 @@ def _engine() -> Any:
     from calflow.netpolicy import EVERYTHING
     from calflow.replay import ReplayEngine
 
-    return ReplayEngine(grant=EVERYTHING)  # --allow-private: the operator on this machine
+    # --allow-private: the operator on this machine may reach any address
+    return ReplayEngine(grant=EVERYTHING, flag_text="--allow-private")
 
 
 @contextmanager

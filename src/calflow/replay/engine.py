@@ -86,13 +86,15 @@ class ReplayEngine:
         source_policy: RetryPolicy = SOURCE_POLICY,
         backoff_base_s: float = 0.25,
         grant: Allowance | None = None,
+        flag_text: str = "allow_private=true",
     ) -> None:
         """``grant``: the non-public targets a job's ``allow_private`` may reach (the CLI's
         ``--allow-private`` gives everything); by default the operator's
-        ``CALFLOW_ALLOW_PRIVATE``."""
+        ``CALFLOW_ALLOW_PRIVATE``. ``flag_text``: how a refusal names that option."""
         settings = settings or get_settings()
         self._operator = operator_allowance(settings)
         self._grant = grant if grant is not None else self._operator
+        self._flag_text = flag_text
         self.store = store or IntegrationStore.default(settings)
         self.jobs = jobs or JobStore(self.store.engine, self.store.vault, self.store.workspace_id)
         self._transport = transport
@@ -162,7 +164,13 @@ class ReplayEngine:
         ``allow_private`` and the engine's grant covers it."""
         assert options.to is not None
         allowance = tenant_allowance(options.allow_private, self._grant)
-        await check_target(options.to, field="to", allowance=allowance, with_flag=self._grant)
+        await check_target(
+            options.to,
+            field="to",
+            allowance=allowance,
+            with_flag=self._grant,
+            flag_text=self._flag_text,
+        )
 
     # ----------------------------------------------------------------- the run
 
