@@ -75,7 +75,7 @@ async def test_the_metadata_address_is_refused_naming_the_field_and_the_setting(
     ],
 )
 def test_other_non_public_forms_are_refused(url: str) -> None:
-    with pytest.raises(ValidationError, match="address .*, not a public one"):
+    with pytest.raises(ValidationError, match=r"address .*, not a public one"):
         check_target_sync(url, field="url", allowance=NOTHING)
 
 

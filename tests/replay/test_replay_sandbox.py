@@ -307,9 +307,9 @@ async def test_into_calflow_publishes_into_the_inbox_once(
 async def test_private_targets_are_refused_unless_allowed(
     engine: ReplayEngine, receiver: Receiver
 ) -> None:
-    with pytest.raises(ValidationError, match="loopback address .* pass allow_private=true"):
+    with pytest.raises(ValidationError, match=r"loopback address .* pass allow_private=true"):
         await engine.start(ReplayOptions(integration="sc", to=receiver.url, secret=SECRET))
-    with pytest.raises(ValidationError, match="link-local .*CALFLOW_ALLOW_PRIVATE"):
+    with pytest.raises(ValidationError, match=r"link-local .*CALFLOW_ALLOW_PRIVATE"):
         await engine.start(
             ReplayOptions(integration="sc", to="http://169.254.169.254/latest", secret=SECRET)
         )
