@@ -4,6 +4,7 @@ of every URL a tenant can set."""
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import pytest
 
@@ -153,3 +154,20 @@ def test_the_binding_follows_base_url_and_host_only() -> None:
     assert one != binding({"base_url": "https://api.twilio.com.evil.example"})
     assert binding({}) != binding({"host": "smtp.example.com"})
     assert isinstance(Allowance().hosts, frozenset)
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://127.0.0.2/", "a loopback address"),
+        ("http://[::ffff:127.0.0.1]/", "a loopback address"),
+        ("http://169.254.169.254/", "a link-local address"),
+        ("http://192.168.1.1/", "a private address"),
+        ("http://100.64.0.1/", "a shared (CGNAT) address"),
+        ("http://224.0.0.1/", "a multicast address"),
+        ("http://0.0.0.0/", "an unspecified address"),
+    ],
+)
+def test_the_refusal_names_the_kind_of_address(url: str, kind: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(kind)):
+        check_target_sync(url, field="url", allowance=NOTHING)
