@@ -171,3 +171,17 @@ def test_the_binding_follows_base_url_and_host_only() -> None:
 def test_the_refusal_names_the_kind_of_address(url: str, kind: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(kind)):
         check_target_sync(url, field="url", allowance=NOTHING)
+
+
+def test_a_bad_setting_is_refused_when_the_settings_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from calflow.settings import get_settings
+
+    monkeypatch.setenv("CALFLOW_ALLOW_PRIVATE", "10.0.0.0/8,http://cal.lan")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r"CALFLOW_ALLOW_PRIVATE: .*'http://cal.lan'"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
