@@ -177,6 +177,22 @@ async def test_integration_headers_are_sent_and_never_shown(server: Server, secr
     assert found.public_view()["secrets"] == {"headers": "********"}
 
 
+async def test_integration_headers_stay_on_the_base_urls_origin(server: Server) -> None:
+    found = http_integration({"headers": "Authorization: Bearer tok-123456"},
+                             base_url=f"{server.url}/api")  # fmt: skip
+    under = await call({"url": f"{server.url}/echo"}, found)  # same origin, other path
+    assert under.data["body"]["headers"]["authorization"] == "Bearer tok-123456"
+    port = server.url.rsplit(":", 1)[1]
+    before = len(server.seen)
+    with pytest.raises(ValidationError, match="not under the integration's base_url") as caught:
+        await call({"url": f"http://localhost:{port}/echo"}, found)  # same server, other host
+    assert caught.value.errors[0].path == "url" and "tok-123456" not in str(caught.value)
+    assert len(server.seen) == before  # nothing was sent
+    # without secret headers, any allowed URL may be called
+    plain = http_integration(base_url=f"{server.url}/api")
+    assert (await call({"url": f"http://localhost:{port}/echo"}, plain)).success
+
+
 async def test_redirect_is_not_followed(server: Server) -> None:
     result = await call({"url": f"{server.url}/redirect"})
     assert (result.port, result.data["status"]) == ("redirect", 302)

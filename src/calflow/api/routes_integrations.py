@@ -139,7 +139,7 @@ async def test_integration(scope: ScopeDep, ref: str) -> ConnectionTest:
     runner = scope.runner
     try:
         if probe is None:  # nothing to call: the fields are all that can be checked
-            runner.context(runner.registry.app(found.app_key), found)
+            await runner.guard(runner.context(runner.registry.app(found.app_key), found))
             return ConnectionTest(ok=True, code=None, message="fields complete", probe=None)
         kind, key = probe
         if kind == "fetcher":

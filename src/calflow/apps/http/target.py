@@ -1,5 +1,10 @@
 """Where a request goes and with which headers: URL (absolute, or under the integration's
 ``base_url``), query merged into it, the address check, and the integration's secret headers.
+
+The secret headers stay where they were given: when the integration has a ``base_url``
+they are sent only to URLs on its origin (scheme, host and port); a step URL elsewhere
+is refused rather than sent without them or with them. An integration without a
+``base_url`` sends its headers to any URL its steps name.
 """
 
 from __future__ import annotations
@@ -75,8 +80,30 @@ async def resolve_url(data: Mapping[str, Any], ctx: ActionContext) -> httpx.URL:
     return url.copy_merge_params(_query_items(query)) if query else url
 
 
-def request_headers(data: Mapping[str, Any], ctx: ActionContext) -> dict[str, str]:
-    """The integration's secret headers, then the step's (a step's header wins)."""
-    merged = {k.lower(): (k, v) for k, v in secret_headers(ctx.value("headers")).items()}
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = 443 if url.scheme == "https" else 80
+    return url.scheme, url.host.lower(), url.port or default
+
+
+def request_headers(
+    data: Mapping[str, Any], ctx: ActionContext, url: httpx.URL | None = None
+) -> dict[str, str]:
+    """The integration's secret headers, then the step's (a step's header wins); a
+    ``ValidationError`` naming ``url`` when the headers would leave the ``base_url``'s
+    origin."""
+    own = secret_headers(ctx.value("headers"))
+    base = str(ctx.value("base_url") or "").strip()
+    if own and base and url is not None:
+        try:
+            home = httpx.URL(base)
+        except httpx.InvalidURL:
+            home = None
+        if home is None or _origin(home) != _origin(url):
+            why = (
+                "is not under the integration's base_url, and its secret headers are only "
+                "sent there; call a URL under base_url, or use an integration without headers"
+            )
+            raise _invalid("url", why)
+    merged = {k.lower(): (k, v) for k, v in own.items()}
     merged.update({k.lower(): (k, str(v)) for k, v in (data.get("headers") or {}).items()})
     return dict(merged.values())
