@@ -185,3 +185,13 @@ def test_a_bad_setting_is_refused_when_the_settings_are_read(
             get_settings()
     finally:
         get_settings.cache_clear()
+
+
+async def test_a_name_is_judged_by_what_it_resolves_to() -> None:
+    for _ in range(2):  # the second answer comes from the few-second memory of the first
+        with pytest.raises(ValidationError, match=r"host 'localhost' is a loopback address"):
+            await check_target("http://localhost:9/x", field="to", allowance=NOTHING)
+    ok = await check_target(
+        "http://localhost:9/x", field="to", allowance=parse_allowance("::1,127.0.0.1")
+    )
+    assert ok == "http://localhost:9/x"

@@ -24,6 +24,7 @@ import asyncio
 import ipaddress
 import json
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -258,16 +259,33 @@ async def check_target(
         if _name(host) in allowance.hosts:
             return checked
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
+            addresses = await _resolve(host, port)
         except OSError as exc:
             if unresolvable_ok:
                 return checked
             raise _unresolved(field, url, host, exc) from None
-        addresses = [str(info[4][0]) for info in infos]
     _judge(url, field, host, addresses, allowance, with_flag, flag_text)
     return checked
+
+
+_RESOLVED: dict[tuple[str, int], tuple[float, list[str]]] = {}
+_RESOLVED_TTL_S = 10.0
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    """The addresses of ``host``, remembered for a few seconds: a workflow calling one
+    provider many times a second asks the resolver once. (This check is policy, not the
+    rebinding defence: the connection checks the address it actually uses.)"""
+    now = time.monotonic()
+    hit = _RESOLVED.get((host, port))
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [str(info[4][0]) for info in infos]
+    if len(_RESOLVED) > 1024:
+        _RESOLVED.clear()
+    _RESOLVED[(host, port)] = (now + _RESOLVED_TTL_S, addresses)
+    return addresses
 
 
 def check_target_sync(
