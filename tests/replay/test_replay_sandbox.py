@@ -350,6 +350,18 @@ async def test_garbage_from_the_provider_fails_the_job_clearly(
     assert "Bad Gateway" not in summary.error  # the page (its title) is never echoed
 
 
+async def test_a_source_at_a_refused_address_fails_the_job_before_any_call(
+    store: IntegrationStore, engine: ReplayEngine, receiver: Receiver
+) -> None:
+    token = store.get("sc").value("token")
+    store.update("sc", config={"base_url": "http://169.254.169.254"}, secrets={"token": token})
+    summary = await engine.start(options("sc", receiver))
+    assert summary.status == "failed" and summary.error is not None
+    assert "base_url" in summary.error and "CALFLOW_ALLOW_PRIVATE" in summary.error
+    assert str(token) not in summary.error
+    assert receiver.stats()["total"] == 0
+
+
 async def test_unknown_kinds_and_bad_options_are_validation_errors(engine: ReplayEngine) -> None:
     with pytest.raises(ValidationError, match="unknown kind"):
         await engine.start(ReplayOptions(integration="sc", dry_run=True, kinds=("booked_twice",)))

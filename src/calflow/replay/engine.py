@@ -199,6 +199,10 @@ class ReplayEngine:
         status, error = "failed", None
         try:
             adapter = adapter_for(integration, runner)
+            # the source's base_url and secrets are checked like any call's (netpolicy)
+            await runner.guard(
+                runner.context(runner.registry.app(integration.app_key), integration)
+            )
             kinds = adapter.resolve_kinds(options.kinds)
             target = self._target(options, adapter, integration, secret)
             run = RunState(
