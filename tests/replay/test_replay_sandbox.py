@@ -355,10 +355,11 @@ async def test_a_source_at_a_refused_address_fails_the_job_before_any_call(
 ) -> None:
     token = store.get("sc").value("token")
     store.update("sc", config={"base_url": "http://169.254.169.254"}, secrets={"token": token})
-    summary = await engine.start(options("sc", receiver))
-    assert summary.status == "failed" and summary.error is not None
-    assert "base_url" in summary.error and "CALFLOW_ALLOW_PRIVATE" in summary.error
-    assert str(token) not in summary.error
+    with pytest.raises(ConfigError, match=r"base_url .*CALFLOW_ALLOW_PRIVATE") as caught:
+        await engine.start(options("sc", receiver))
+    assert str(token) not in caught.value.message
+    (job,) = engine.jobs.list()
+    assert job.status == "failed" and "link-local" in (job.error or "")
     assert receiver.stats()["total"] == 0
 
 
