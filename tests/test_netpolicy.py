@@ -19,8 +19,10 @@ from calflow.netpolicy import (
     check_host_sync,
     check_target,
     check_target_sync,
+    is_empty,
     operator_allowance,
     parse_allowance,
+    permits,
     tenant_allowance,
 )
 from calflow.settings import Settings
@@ -36,10 +38,11 @@ def test_the_setting_lists_networks_addresses_and_host_names() -> None:
         ipaddress.ip_network("::1/128"),
     )
     assert found.hosts == frozenset({"cal.lan"})
-    assert found.permits("x", "10.9.8.7") and found.permits("x", "127.0.0.1")
-    assert not found.permits("x", "127.0.0.2") and not found.permits("x", "169.254.169.254")
-    assert found.permits("CAL.lan", "192.168.1.5")  # a listed name, whatever it resolves to
-    assert parse_allowance("") == NOTHING and NOTHING.empty
+    assert permits(found, "x", "10.9.8.7") and permits(found, "x", "127.0.0.1")
+    assert permits(found, "x", "::ffff:10.1.1.1")  # the IPv4 address it wraps
+    assert not permits(found, "x", "127.0.0.2") and not permits(found, "x", "169.254.169.254")
+    assert permits(found, "CAL.lan", "192.168.1.5")  # a listed name, whatever it resolves to
+    assert parse_allowance("") == NOTHING and is_empty(NOTHING)
     assert parse_allowance("10.0.0.0/8,*") == EVERYTHING
 
 
@@ -52,8 +55,8 @@ def test_a_bad_entry_names_the_setting(entry: str) -> None:
 
 def test_the_operator_allowance_comes_from_the_settings() -> None:
     settings = Settings(allow_private="192.168.0.0/16")
-    assert operator_allowance(settings).permits("cal.lan", "192.168.4.4")
-    assert operator_allowance(Settings(allow_private="")).empty
+    assert permits(operator_allowance(settings), "cal.lan", "192.168.4.4")
+    assert is_empty(operator_allowance(Settings(allow_private="")))
 
 
 async def test_the_metadata_address_is_refused_naming_the_field_and_the_setting() -> None:

@@ -48,8 +48,10 @@ __all__ = [
     "check_target",
     "check_target_sync",
     "integration_allowance",
+    "is_empty",
     "operator_allowance",
     "parse_allowance",
+    "permits",
     "tenant_allowance",
 ]
 
@@ -64,27 +66,33 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @dataclass(frozen=True)
 class Allowance:
-    """Non-public targets that may be called: networks, host names, or everything."""
+    """Non-public targets that may be called: networks, host names, or everything.
+
+    Only these three fields are used (:func:`permits`, :func:`is_empty`): the same shape
+    as the HTTP stack's connect-time allowance, so one can stand for the other."""
 
     networks: tuple[IPNetwork, ...] = ()
     hosts: frozenset[str] = field(default_factory=frozenset)
     """Lower-cased host names, without a trailing dot."""
     everything: bool = False
 
-    @property
-    def empty(self) -> bool:
-        """Whether no non-public target at all is allowed."""
-        return not (self.everything or self.networks or self.hosts)
 
-    def permits(self, host: str, address: str) -> bool:
-        """Whether ``address`` (an IP literal that ``host`` resolved to) may be called."""
-        if self.everything or _name(host) in self.hosts:
-            return True
-        try:
-            addr = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        return any(addr in net for net in self.networks if net.version == addr.version)
+def is_empty(allowance: Allowance) -> bool:
+    """Whether ``allowance`` allows no non-public target at all."""
+    return not (allowance.everything or allowance.networks or allowance.hosts)
+
+
+def permits(allowance: Allowance, host: str, address: str) -> bool:
+    """Whether ``address`` (an IP literal that ``host`` resolved to) may be called."""
+    if allowance.everything or _name(host) in allowance.hosts:
+        return True
+    try:
+        addr = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in allowance.networks if net.version == addr.version)
 
 
 NOTHING = Allowance()
@@ -140,7 +148,7 @@ def tenant_allowance(
     ``ValidationError`` naming ``field`` and the setting."""
     if not _truthy(requested):
         return NOTHING
-    if operator.empty:
+    if is_empty(operator):
         why = (
             f"private targets are the operator's decision: the server allows none "
             f"(the operator lists the allowed networks or hosts in {SETTING})"
@@ -197,7 +205,7 @@ def _refused(
 ) -> ValidationError:
     kinds = " / ".join(sorted({_kind(a) for a in bad}))
     listed = ", ".join(sorted(set(bad)))
-    if with_flag is not None and all(with_flag.permits(host, a) for a in bad):
+    if with_flag is not None and all(permits(with_flag, host, a) for a in bad):
         how = f"pass {flag_text} to call it (the operator allows this address)"
     else:
         how = f"only the operator can allow it, by adding {host!r} or its network to {SETTING}"
@@ -230,7 +238,7 @@ def _judge(
     with_flag: Allowance | None,
     flag_text: str,
 ) -> None:
-    bad = [a for a in addresses if not is_public_address(a) and not allowance.permits(host, a)]
+    bad = [a for a in addresses if not is_public_address(a) and not permits(allowance, host, a)]
     if bad:
         raise _refused(field, url, host, bad, with_flag, flag_text)
 
