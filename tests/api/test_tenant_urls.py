@@ -263,3 +263,15 @@ async def test_private_targets_are_the_operators_decision(tmp_path: Path) -> Non
                 json={"integration": "cal", "target": f"{METADATA}/hook", "allow_private": True},
             )
             assert "169.254.169.254" in refusal(meta, "target")
+
+
+async def test_a_stored_smtp_host_is_checked_before_connecting(tenant: Tenant) -> None:
+    """Stored without the API's check (an older calflow, a hand edit): the SMTP test
+    refuses the host by name; no connection is tried (the address would time out)."""
+    tenant.store.add("email", "mail", {"host": "169.254.169.254", "port": "25",
+                                       "security": "none"}, {"password": TOKEN})  # fmt: skip
+    tested = await tenant.client.post("/api/v1/integrations/mail/test")
+    body = tested.json()
+    assert body["ok"] is False and body["probe"] == "TestConnection"
+    assert "host" in body["message"] and "link-local" in body["message"]
+    assert "CALFLOW_ALLOW_PRIVATE" in body["message"] and TOKEN not in tested.text
