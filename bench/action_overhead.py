@@ -92,6 +92,7 @@ def main() -> int:
     args = parser.parse_args()
     key = "cal_live_bench"
     os.environ.pop("CALFLOW_SECRET_KEYS", None)
+    os.environ["CALFLOW_ALLOW_PRIVATE"] = "127.0.0.1"  # the sandbox runs on this machine
     with tempfile.TemporaryDirectory() as tmp, sandbox_process(key, seed=5) as base:
         figures = asyncio.run(_main(base, key, args.n, args.rounds, Path(tmp)))
     print(json.dumps(figures, indent=2))

@@ -328,6 +328,7 @@ SRC: Path | None = None  # --src: run calflow from this source tree instead
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a child process: no ``CALFLOW_*`` of the developer's shell."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALFLOW_")}
+    env["CALFLOW_ALLOW_PRIVATE"] = "127.0.0.1,localhost"  # the sandbox and receivers
     if SRC is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     env.update(extra)

@@ -177,6 +177,7 @@ def calflow_run(
     """One replay in a fresh child process (its own interpreter, store and RSS)."""
     reset(receiver)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALFLOW_")}
+    env["CALFLOW_ALLOW_PRIVATE"] = "127.0.0.1,localhost"  # the sandbox and receivers
     env |= {"REPLAY_TOKEN": TOKEN, "REPLAY_SECRET": SECRET}
     cmd = [sys.executable, str(CHILD), "--root", root, "--to", f"{receiver}/webhook"]
     if concurrency is not None:

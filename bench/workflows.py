@@ -180,6 +180,7 @@ def sms_workflow(
 
 def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALFLOW_")}
+    env["CALFLOW_ALLOW_PRIVATE"] = "127.0.0.1,localhost"  # the sandbox and receivers
     if SRC is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     env.update(extra)

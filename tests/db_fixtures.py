@@ -12,7 +12,9 @@ default) and skip when it is unreachable, unless ``CI=true``, where they fail.
 - ``isolated_pg_url`` (function): a brand-new database for one test, dropped
   after it (use it when processes or other schemas are involved).
 - ``sqlite_url`` (function): a SQLite file URL in ``tmp_path``.
-- ``clean_calflow_env`` (autouse once imported): unsets ``CALFLOW_*`` variables.
+- ``clean_calflow_env`` (autouse once imported): unsets ``CALFLOW_*`` variables, then
+  sets ``CALFLOW_ALLOW_PRIVATE`` to :data:`LOCAL_TARGETS`, as an operator running the
+  sandbox and receivers on this machine would (tests of the policy itself set their own).
 """
 
 from __future__ import annotations
@@ -108,10 +110,25 @@ def isolated_pg_url() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def clean_calflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No ``CALFLOW_*`` variable of the developer's shell leaks into ``Settings()`` (autouse)."""
+    """No ``CALFLOW_*`` variable of the developer's shell leaks into ``Settings()`` (autouse);
+    the sandbox and receivers on loopback are allowed targets (:data:`LOCAL_TARGETS`)."""
     for name in list(os.environ):
         if name.startswith("CALFLOW_") and name != "CALFLOW_TEST_PG_URL":
             monkeypatch.delenv(name)
+    allow_local_targets(monkeypatch)
+
+
+LOCAL_TARGETS = "127.0.0.0/8,::1,localhost"
+"""The operator allowance tests run under: the sandbox, SMTP sink and receivers listen on
+loopback (``CALFLOW_ALLOW_PRIVATE``)."""
+
+
+def allow_local_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set ``CALFLOW_ALLOW_PRIVATE`` to :data:`LOCAL_TARGETS` (cached settings dropped)."""
+    from calflow.settings import get_settings
+
+    monkeypatch.setenv("CALFLOW_ALLOW_PRIVATE", LOCAL_TARGETS)
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -111,12 +111,50 @@ def test_update_merges_moves_and_unsets(store: IntegrationStore) -> None:
 
     moved = store.update(added.id, config={"api_key": "now-public"}, unset=["base_url", "nope"])
     assert moved.config == {"team": 8, "api_key": "now-public"}
-    assert set(moved.secrets) == {"webhook_secret"}
+    # base_url went, so the secret not given again went with it
+    assert set(moved.secrets) == set() and moved.cleared == ("webhook_secret",)
 
     back = store.update(added.id, secrets={"api_key": SECRET}, unset=["webhook_secret"])
     assert back.config == {"team": 8}
     assert {k: v.get_secret_value() for k, v in back.secrets.items()} == {"api_key": SECRET}
     assert store.get(added.id).value("api_key") == SECRET
+
+
+def test_changing_base_url_or_host_clears_the_secrets_not_given_again(
+    store: IntegrationStore,
+) -> None:
+    added = store.add(
+        "twilio", "sms", {"base_url": "https://api.twilio.com", "account_sid": "AC1"},
+        {"auth_token": SECRET, "webhook_secret": OTHER_SECRET},
+    )  # fmt: skip
+    assert added.secrets_for == '{"base_url": "https://api.twilio.com"}' and added.cleared == ()
+    same = store.update("sms", config={"account_sid": "AC2", "base_url": "https://api.twilio.com/"})
+    assert same.cleared == () and set(same.secrets) == {"auth_token", "webhook_secret"}
+    moved = store.update("sms", config={"base_url": "https://evil.example"})
+    assert moved.cleared == ("auth_token", "webhook_secret") and dict(moved.secrets) == {}
+    assert moved.secrets_for == '{"base_url": "https://evil.example"}'
+    assert store.get("sms").value("auth_token") is None and store.get("sms").cleared == ()
+    # new secrets in the same update are kept (and bound to the new target); others go
+    store.update("sms", secrets={"auth_token": SECRET, "webhook_secret": OTHER_SECRET})
+    again = store.update("sms", config={"base_url": "https://api.twilio.com"},
+                         secrets={"auth_token": "new-token-1"})  # fmt: skip
+    assert again.cleared == ("webhook_secret",)
+    assert store.get("sms").value("auth_token") == "new-token-1"
+    assert store.get("sms").secrets_for == '{"base_url": "https://api.twilio.com"}'
+    # a token refresh (secrets only) keeps everything
+    assert store.update("sms", secrets={"webhook_secret": "w2"}).cleared == ()
+    # the SMTP host is a target too
+    store.add("email", "mail", {"host": "smtp.example.com"}, {"password": SECRET})
+    assert store.update("mail", config={"host": "smtp.evil.example"}).cleared == ("password",)
+
+
+def test_the_recorded_target_is_not_a_secret_field(store: IntegrationStore) -> None:
+    with pytest.raises(ValidationError) as caught:
+        store.add("twilio", "x", {}, {"_bound_to": "{}"})
+    assert caught.value.errors[0].path == "secrets._bound_to"
+    added = store.add("twilio", "y", {"base_url": "https://api.twilio.com"}, {"auth_token": "t"})
+    assert set(added.secrets) == {"auth_token"} and "_bound_to" not in added.values()
+    assert set(store.get("y").public_view()["secrets"]) == {"auth_token"}
 
 
 def test_concurrent_updates_lose_nothing(store: IntegrationStore) -> None:

@@ -5,6 +5,12 @@ its secret fields as one Fernet token (see :mod:`calflow.vault`). Loaded
 integrations carry secrets as ``pydantic.SecretStr``, so printing, logging or
 serializing one never reveals them; :meth:`Integration.value` reveals a single
 field to the code that needs it.
+
+Secrets stay where they were given: the encrypted token also records where the
+integration's calls went when they were saved (its ``base_url`` and ``host``,
+:func:`calflow.netpolicy.binding`). An update that changes either clears every stored
+secret not sent again in the same update, and the runner refuses to send secrets to a
+target they were not saved for.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from calflow.db.models import DEFAULT_WORKSPACE, IntegrationRow, new_integration
 from calflow.db.types import utcnow
 from calflow.errors import ConfigError, FieldError, NotFoundError, ValidationError
 from calflow.keys.registry import follow
+from calflow.netpolicy import binding
 from calflow.settings import Settings, get_settings
 from calflow.vault import Vault
 
@@ -34,6 +41,9 @@ __all__ = ["MASK", "Integration", "IntegrationStore"]
 
 MASK = "********"
 """What a secret value looks like in every public view."""
+
+_BOUND = "_bound_to"
+"""The key, inside the encrypted secrets, of where the secrets were saved for."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,12 @@ class Integration:
     """Secret fields; ``SecretStr`` masks them in every repr."""
     created_at: datetime
     updated_at: datetime
+    secrets_for: str | None = None
+    """Where the secrets were saved for (:func:`calflow.netpolicy.binding`); None for an
+    integration saved before calflow recorded it."""
+    cleared: tuple[str, ...] = ()
+    """Secrets the update that returned this integration removed because its ``base_url``
+    or ``host`` changed (empty otherwise)."""
 
     def value(self, key: str) -> Any:
         """The config value or the revealed secret named ``key``; None if there is neither."""
@@ -130,7 +146,7 @@ class IntegrationStore:
             app_key=app_key,
             name=name,
             config=config,
-            secrets=self._vault.encrypt_json(secret_values),
+            secrets=self._seal(secret_values, config),
             created_at=now,
             updated_at=now,
         )
@@ -171,9 +187,11 @@ class IntegrationStore:
 
         ``config`` and ``secrets`` are merged over the stored fields (a field
         moves between them if given on the other side); ``unset`` removes
-        fields from either. Concurrent updates are serialized, so two
-        processes refreshing different fields (an OAuth token, a webhook
-        secret) do not lose each other's writes.
+        fields from either. When ``base_url`` or ``host`` changes, every stored
+        secret not given in ``secrets`` is removed (named in the answer's
+        ``cleared``): secrets are not sent to a host they were not given for.
+        Concurrent updates are serialized, so two processes refreshing different
+        fields (an OAuth token, a webhook secret) do not lose each other's writes.
         """
         new_config, new_secrets = _check_fields(config or {}, secrets or {})
         removed = set(unset)
@@ -183,16 +201,21 @@ class IntegrationStore:
                 raise self._not_found(name_or_id)
             merged_config = {k: v for k, v in row.config.items() if k not in new_secrets}
             merged_config.update(new_config)
-            merged_secrets = {k: v for k, v in self._decrypt(row).items() if k not in new_config}
+            stored, _ = self._unseal(row)
+            merged_secrets = {k: v for k, v in stored.items() if k not in new_config}
             merged_secrets.update(new_secrets)
             for key in removed:
                 merged_config.pop(key, None)
                 merged_secrets.pop(key, None)
+            cleared: tuple[str, ...] = ()
+            if binding(merged_config) != binding(row.config):
+                cleared = tuple(sorted(k for k in merged_secrets if k not in new_secrets))
+                merged_secrets = {k: merged_secrets[k] for k in new_secrets if k in merged_secrets}
             row.config = merged_config
-            row.secrets = self._vault.encrypt_json(merged_secrets)
+            row.secrets = self._seal(merged_secrets, merged_config)
             row.updated_at = utcnow()
             session.flush()
-            return self._load(row, merged_secrets)
+            return self._load(row, merged_secrets, cleared)
 
     def remove(self, name_or_id: str) -> None:
         """Delete an integration; ``NotFoundError`` if there is none."""
@@ -223,14 +246,29 @@ class IntegrationStore:
         )
         return NotFoundError(f"no integration named or with id {name_or_id!r}{where}")
 
-    def _decrypt(self, row: IntegrationRow) -> dict[str, str]:
+    def _seal(self, secrets: Mapping[str, str], config: Mapping[str, Any]) -> str:
+        """The encrypted secrets, with where they are saved for."""
+        return self._vault.encrypt_json({**secrets, _BOUND: binding(config)})
+
+    def _unseal(self, row: IntegrationRow) -> tuple[dict[str, str], str | None]:
+        """The decrypted secrets and where they were saved for (None: not recorded)."""
         try:
-            return self._vault.decrypt_json(row.secrets)
+            found = self._vault.decrypt_json(row.secrets)
         except ConfigError as exc:
             raise ConfigError(f"integration {row.name!r}: {exc.message}") from None
+        bound = found.pop(_BOUND, None)
+        return found, bound
 
-    def _load(self, row: IntegrationRow, secrets: Mapping[str, str] | None = None) -> Integration:
-        values = self._decrypt(row) if secrets is None else secrets
+    def _load(
+        self,
+        row: IntegrationRow,
+        secrets: Mapping[str, str] | None = None,
+        cleared: tuple[str, ...] = (),
+    ) -> Integration:
+        if secrets is None:
+            values, bound = self._unseal(row)
+        else:  # just sealed with these: no need to decrypt them again
+            values, bound = dict(secrets), binding(row.config)
         return Integration(
             id=row.id,
             workspace_id=row.workspace_id,
@@ -240,6 +278,8 @@ class IntegrationStore:
             secrets=MappingProxyType({k: SecretStr(v) for k, v in values.items()}),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            secrets_for=bound,
+            cleared=cleared,
         )
 
 
@@ -264,6 +304,11 @@ def _check_fields(
     errors += [
         FieldError(str(key), "is given both as config and as a secret", "conflict")
         for key in sorted(set(config) & set(secrets), key=str)
+    ]
+    errors += [
+        FieldError(f"secrets.{key}", "is a name calflow keeps for itself", "reserved")
+        for key in secrets
+        if key == _BOUND
     ]
     errors += [
         FieldError(repr(key), "field names must be strings", "type")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -38,9 +38,24 @@ class Settings(BaseSettings):
     max_retries: int = 3
     webhook_max_bytes: int = 1024 * 1024
     """Largest webhook body the receiver reads; bigger ones get 413 unread."""
+    allow_private: str = ""
+    """Non-public targets the operator allows integrations, steps and replays to call: a
+    comma-separated list of networks (``192.168.1.0/24``), addresses or host names
+    (``cal.lan``), ``*`` for all; empty (the default) allows none (``calflow.netpolicy``)."""
     public_url: str | None = None
     """calflow's public base URL (``https://calflow.example.com``): webhook URLs the API
     shows are built on it; without it, on the URL the API request came in on."""
+
+    @field_validator("allow_private")
+    @classmethod
+    def _allowance_parses(cls, value: str) -> str:
+        from calflow.netpolicy import parse_allowance  # netpolicy reads these settings
+
+        try:
+            parse_allowance(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message.split(": ", 2)[-1]) from None
+        return value
 
     def secret_key_text(self) -> str | None:
         """The raw ``CALFLOW_SECRET_KEYS`` value (kept masked in reprs)."""

@@ -177,6 +177,22 @@ async def test_integration_headers_are_sent_and_never_shown(server: Server, secr
     assert found.public_view()["secrets"] == {"headers": "********"}
 
 
+async def test_integration_headers_stay_on_the_base_urls_origin(server: Server) -> None:
+    found = http_integration({"headers": "Authorization: Bearer tok-123456"},
+                             base_url=f"{server.url}/api")  # fmt: skip
+    under = await call({"url": f"{server.url}/echo"}, found)  # same origin, other path
+    assert under.data["body"]["headers"]["authorization"] == "Bearer tok-123456"
+    port = server.url.rsplit(":", 1)[1]
+    before = len(server.seen)
+    with pytest.raises(ValidationError, match="not under the integration's base_url") as caught:
+        await call({"url": f"http://localhost:{port}/echo"}, found)  # same server, other host
+    assert caught.value.errors[0].path == "url" and "tok-123456" not in str(caught.value)
+    assert len(server.seen) == before  # nothing was sent
+    # without secret headers, any allowed URL may be called
+    plain = http_integration(base_url=f"{server.url}/api")
+    assert (await call({"url": f"http://localhost:{port}/echo"}, plain)).success
+
+
 async def test_redirect_is_not_followed(server: Server) -> None:
     result = await call({"url": f"{server.url}/redirect"})
     assert (result.port, result.data["status"]) == ("redirect", 302)
@@ -216,18 +232,20 @@ async def test_relative_url_under_base_url(server: Server) -> None:
 
 
 @pytest.mark.parametrize(
-    "url",
-    [
-        "http://127.0.0.1:9/x",
-        "http://169.254.169.254/latest/meta-data",
-        "http://[::1]/",
-        "http://10.1.2.3/",
+    ("url", "hint"),
+    [  # the tests' operator allows loopback only (db_fixtures.LOCAL_TARGETS)
+        ("http://127.0.0.1:9/x", "pass allow_private=true to call it"),
+        ("http://169.254.169.254/latest/meta-data", "adding '169.254.169.254' or its network"),
+        ("http://[::1]/", "pass allow_private=true to call it"),
+        ("http://10.1.2.3/", "to CALFLOW_ALLOW_PRIVATE, with allow_private=true"),
     ],
 )
-async def test_private_addresses_are_refused_by_default(url: str) -> None:
+async def test_private_addresses_are_refused_by_default(url: str, hint: str) -> None:
     with pytest.raises(ValidationError, match="refused") as caught:
         await call({"url": url}, http_integration(allow_private="false"))
-    assert "set allow_private=true on the integration" in str(caught.value)
+    assert hint in str(caught.value)
+    assert caught.value.errors[0].path == "url"
+    assert caught.value.errors[0].rule == "private_address"
     assert "--allow-private" not in str(caught.value)
     async with Runner(publish=False) as runner:  # no integration at all: refused too
         with pytest.raises(ValidationError, match="refused"):

@@ -1,6 +1,7 @@
 """The web console in Chromium against ``calflow serve`` and the sandbox (real processes).
 
-The main scenario signs in, adds a Cal.com integration through the credential form,
+The main scenario signs in, adds a Cal.com integration through the credential form
+(after the form refused a base_url at the metadata address, by its field),
 books a meeting with the action runner (variants switched, event type and slot picked
 from fetched dropdowns), then finds the event, the reminder workflow's run with its
 reminder scheduled, the workflow (toggled, edited with a validation error) and a replay.
@@ -67,6 +68,14 @@ def _add_calcom_integration(page: Any, served: Served, shots: Shots) -> None:
     expect(base_url).to_have_value("https://api.cal.com")  # the field's default, pre-filled
     expect(page.locator("#integration_credentials_api_key")).to_have_attribute("type", "password")
     page.locator("#integration_name").fill("main")
+    # the metadata address is refused, by the field, naming the operator's setting
+    base_url.fill("http://169.254.169.254/latest")
+    page.locator("#integration_credentials_api_key").fill(API_KEY)
+    page.locator("form button[type=submit]").click()
+    refused = base_url.locator("xpath=..").locator(".error-detail")
+    expect(refused).to_contain_text("link-local")
+    expect(refused).to_contain_text("CALFLOW_ALLOW_PRIVATE")
+    expect(page.locator("li[data-integration=main]")).to_have_count(0)
     base_url.fill(served.sandbox.calcom)
     page.locator("#integration_credentials_api_key").fill(API_KEY)
     shots(page, "integration-form", full_page=True)

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from db_fixtures import LOCAL_TARGETS
+
 
 def free_port() -> int:
     """A TCP port that was free a moment ago on 127.0.0.1."""
@@ -28,8 +30,11 @@ def free_port() -> int:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a child process: no ``CALFLOW_*`` of the developer's shell."""
+    """The environment of a child process: no ``CALFLOW_*`` of the developer's shell, and
+    loopback targets allowed (``CALFLOW_ALLOW_PRIVATE``: the sandbox runs on this machine;
+    an ``extra`` value wins)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALFLOW_")}
+    env["CALFLOW_ALLOW_PRIVATE"] = LOCAL_TARGETS
     env.update(extra)
     return env
 

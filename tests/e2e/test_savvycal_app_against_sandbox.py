@@ -779,13 +779,15 @@ async def test_unregister_webhook_by_url_removes_every_match(
     assert not hooks_for(savvycal_sandbox, receiver.url + "/other")
 
 
-async def test_register_webhook_refuses_a_url_savvycal_refuses(
+async def test_register_webhook_refuses_a_url_calflow_cannot_use(
     runner: Runner, savvycal_integration: str, store: IntegrationStore
 ) -> None:
-    result = await run(runner, "RegisterWebhook", {"url": "ftp://example.com/hooks"})
-    assert not result.success
-    assert result.code == "PROVIDER_ERROR"
-    assert result.message == "SavvyCal: url: must be a valid URL"
+    """Refused by calflow (netpolicy) before SavvyCal is asked to call it."""
+    for url, why in [("ftp://example.com/hooks", "only http and https"),
+                     ("http://169.254.169.254/hooks", "link-local")]:  # fmt: skip
+        with pytest.raises(ValidationError, match=why) as caught:
+            await run(runner, "RegisterWebhook", {"url": url})
+        assert caught.value.errors[0].path == "url"
     assert "webhook_secret" not in store.get(savvycal_integration).secrets
 
 

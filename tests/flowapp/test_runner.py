@@ -310,7 +310,8 @@ async def test_http_html_success_is_a_bad_response_failure(
     provider.answer = lambda r: httpx.Response(200, text="<title>Welcome to nginx</title>")
     result = await _call(runner, mem)
     assert (result.success, result.code) == (False, "BAD_RESPONSE")
-    assert "Welcome to nginx" in (result.message or "")
+    assert "200 OK" in (result.message or "")
+    assert "nginx" not in (result.message or "")  # the page itself is never echoed
 
 
 # --- fetchers -------------------------------------------------------------------------

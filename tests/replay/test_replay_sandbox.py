@@ -307,9 +307,9 @@ async def test_into_calflow_publishes_into_the_inbox_once(
 async def test_private_targets_are_refused_unless_allowed(
     engine: ReplayEngine, receiver: Receiver
 ) -> None:
-    with pytest.raises(ValidationError, match="--allow-private"):
+    with pytest.raises(ValidationError, match=r"loopback address .* pass allow_private=true"):
         await engine.start(ReplayOptions(integration="sc", to=receiver.url, secret=SECRET))
-    with pytest.raises(ValidationError, match="link-local"):
+    with pytest.raises(ValidationError, match=r"link-local .*CALFLOW_ALLOW_PRIVATE"):
         await engine.start(
             ReplayOptions(integration="sc", to="http://169.254.169.254/latest", secret=SECRET)
         )
@@ -339,11 +339,28 @@ async def test_garbage_from_the_provider_fails_the_job_clearly(
     store: IntegrationStore, engine: ReplayEngine, receiver: Receiver
 ) -> None:
     receiver.mode(html=True)
-    store.update("sc", config={"base_url": f"http://127.0.0.1:{receiver.port}"})
+    token = store.get("sc").value("token")  # a new base_url needs its secrets again
+    store.update(
+        "sc", config={"base_url": f"http://127.0.0.1:{receiver.port}"}, secrets={"token": token}
+    )
     summary = await engine.start(options("sc", receiver))
     assert summary.status == "failed"
     assert summary.error is not None and "instead of JSON" in summary.error
-    assert "502 Bad Gateway" in summary.error
+    assert "200 OK with text/html" in summary.error
+    assert "Bad Gateway" not in summary.error  # the page (its title) is never echoed
+
+
+async def test_a_source_at_a_refused_address_fails_the_job_before_any_call(
+    store: IntegrationStore, engine: ReplayEngine, receiver: Receiver
+) -> None:
+    token = store.get("sc").value("token")
+    store.update("sc", config={"base_url": "http://169.254.169.254"}, secrets={"token": token})
+    with pytest.raises(ConfigError, match=r"base_url .*CALFLOW_ALLOW_PRIVATE") as caught:
+        await engine.start(options("sc", receiver))
+    assert str(token) not in caught.value.message
+    (job,) = engine.jobs.list()
+    assert job.status == "failed" and "link-local" in (job.error or "")
+    assert receiver.stats()["total"] == 0
 
 
 async def test_unknown_kinds_and_bad_options_are_validation_errors(engine: ReplayEngine) -> None:

@@ -29,6 +29,7 @@ from calflow.events.inbox import Inbox
 from calflow.flowapp.registry import Registry
 from calflow.flowapp.runner import Runner
 from calflow.integrations import IntegrationStore
+from calflow.netpolicy import operator_allowance
 from calflow.replay.jobs import JobStore
 from calflow.settings import Settings
 from calflow.vault import Vault
@@ -67,7 +68,12 @@ class ApiState:
         found = self.runners.get(workspace_id)
         if found is None:
             store = IntegrationStore(self.engine, self.vault, workspace_id)
-            found = Runner(self.registry, store, timeout_s=self.settings.http_timeout_s)
+            found = Runner(
+                self.registry,
+                store,
+                timeout_s=self.settings.http_timeout_s,
+                allowance=operator_allowance(self.settings),
+            )
             self.runners[workspace_id] = found
         return found
 

@@ -144,6 +144,11 @@ class IntegrationOut(Output):
     )
     created_at: str
     updated_at: str
+    cleared_secrets: list[str] = Field(
+        default_factory=list,
+        description="Secrets this update removed because base_url or host changed and they "
+        "were not sent again (secrets are never sent to a host they were not given for).",
+    )
 
 
 class IntegrationList(Output):

@@ -13,7 +13,11 @@ booking provider, ``webhook_url``: the receiver ``POST /hooks/{integration id}``
 Settings are checked as they will be once saved (the app's ``fields_for_new`` /
 ``fields_for_update``): a value outside a field's ``choices`` (``webhook_signature``:
 ``provider`` | ``standard``) or a Standard Webhooks secret that does not decode is a 422
-naming the field.
+naming the field. A ``base_url`` or ``host`` that is not a public address is a 422
+naming the field and ``CALFLOW_ALLOW_PRIVATE``, unless the operator allows it there
+(:mod:`calflow.netpolicy`); the http app's ``allow_private`` is honoured only inside it.
+A PATCH that changes ``base_url`` or ``host`` removes every stored secret it does not
+send again, and says which in ``cleared_secrets``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from calflow.api.models import (
 from calflow.errors import CalflowError, FieldError, ValidationError
 from calflow.flowapp.runner import failure_from_error
 from calflow.integrations import Integration
+from calflow.netpolicy import check_fields_sync, operator_allowance
 from calflow.server.hooks import PROVIDERS
 
 router = APIRouter(route_class=ApiRoute, responses=ERROR_RESPONSES, tags=["integrations"])
@@ -61,6 +66,7 @@ def integration_out(found: Integration, scope: Scope) -> IntegrationOut:
         webhook_url=hook,
         created_at=found.created_at.isoformat(),
         updated_at=found.updated_at.isoformat(),
+        cleared_secrets=list(found.cleared),
     )
 
 
@@ -92,6 +98,7 @@ def create_integration(scope: ScopeDep, body: IntegrationCreate) -> IntegrationO
     """A new integration (409 if the name is taken in this workspace)."""
     app = scope.state.registry.app(body.app)
     config, secrets = app.fields_for_new(_given(body.config, body.secrets, body.values))
+    check_fields_sync(config, operator_allowance(scope.state.settings))
     return integration_out(scope.integrations.add(app.key, body.name, config, secrets), scope)
 
 
@@ -108,6 +115,8 @@ def update_integration(scope: ScopeDep, ref: str, body: IntegrationUpdate) -> In
     app = scope.state.registry.app(found.app_key)
     given = _given(body.config, body.secrets, body.values)
     config, secrets = app.fields_for_update(found.values(), given, body.unset)
+    after = {k: v for k, v in {**found.config, **config}.items() if k not in body.unset}
+    check_fields_sync(after, operator_allowance(scope.state.settings))
     updated = scope.integrations.update(found.id, config, secrets, body.unset)
     scope.runner.forget(updated)
     return integration_out(updated, scope)
@@ -130,7 +139,7 @@ async def test_integration(scope: ScopeDep, ref: str) -> ConnectionTest:
     runner = scope.runner
     try:
         if probe is None:  # nothing to call: the fields are all that can be checked
-            runner.context(runner.registry.app(found.app_key), found)
+            await runner.guard(runner.context(runner.registry.app(found.app_key), found))
             return ConnectionTest(ok=True, code=None, message="fields complete", probe=None)
         kind, key = probe
         if kind == "fetcher":

@@ -6,6 +6,9 @@
   of ``calflow replay``; ``signature``: ``provider``, the default, or ``standard`` for
   Standard Webhooks; ``run_workflows`` with target ``calflow``: old changes start
   workflows too) starts a job in the server process and answers 202 with it at once.
+  A ``target`` that is not a public address is a 422 naming ``target``; ``allow_private``
+  is honoured only inside the operator's ``CALFLOW_ALLOW_PRIVATE`` (else a 422 naming
+  ``allow_private`` and the setting).
 - ``GET /api/v1/replays`` and ``GET /api/v1/replays/{id}``: status, totals (sent,
   skipped, failed), a dry run's ``counts``, live progress while it runs here, timing.
 - ``POST /api/v1/replays/{id}/cancel``: the job stops at its next checkpoint and stays
@@ -74,9 +77,16 @@ async def start_replay(scope: ScopeDep, body: ReplayStart) -> ReplayOut:
     options = _options(body)
     await asyncio.to_thread(scope.integrations.get, options.integration)  # 404 first
     progress = _manager(scope).progress_fn()
-    job_id = await _manager(scope).start(
-        scope.integrations, scope.jobs, lambda engine: engine.start(options, progress)
-    )
+    try:
+        job_id = await _manager(scope).start(
+            scope.integrations, scope.jobs, lambda engine: engine.start(options, progress)
+        )
+    except ValidationError as exc:  # the engine names the target "to", as the CLI does
+        raise ValidationError(
+            exc.message,
+            [FieldError("target" if e.path == "to" else e.path, e.message, e.rule)
+             for e in exc.errors],
+        ) from None  # fmt: skip
     return await asyncio.to_thread(lambda: _out(scope, scope.jobs.get(job_id)))
 
 

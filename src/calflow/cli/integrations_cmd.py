@@ -1,4 +1,8 @@
-"""``calflow integrations``: add, update, list, show, remove (secrets never printed)."""
+"""``calflow integrations``: add, update, list, show, remove (secrets never printed).
+
+A ``base_url`` or ``host`` that is not a public address is refused (exit 2) unless
+``CALFLOW_ALLOW_PRIVATE`` allows it; ``update`` changing either removes the stored
+secrets not given again and says so."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import typer
 from calflow.cli.output import parse_pairs, print_json, table
 from calflow.flowapp import default_registry
 from calflow.integrations import IntegrationStore
+from calflow.netpolicy import check_fields_sync, operator_allowance
 
 integrations_app = typer.Typer(
     help="Connections to apps, with encrypted credentials.", no_args_is_help=True
@@ -23,6 +28,7 @@ def add(
     """Add an integration: `calflow integrations add cal_com --name main --set api_key=…`."""
     found = default_registry().app(app)
     config, secrets = found.fields_for_new(parse_pairs(values))
+    check_fields_sync(config, operator_allowance())
     integration = IntegrationStore.default().add(found.key, name, config, secrets)
     if as_json:
         print_json(integration.public_view())
@@ -44,12 +50,19 @@ def update(
     found = default_registry().app(current.app_key)
     removed = list(unset or [])
     config, secrets = found.fields_for_update(current.values(), parse_pairs(values), removed)
+    after = {k: v for k, v in {**current.config, **config}.items() if k not in removed}
+    check_fields_sync(after, operator_allowance())
     integration = store.update(current.id, config, secrets, removed)
     if as_json:
-        print_json(integration.public_view())
+        print_json({**integration.public_view(), "cleared_secrets": list(integration.cleared)})
     else:
         changed = ", ".join([*config, *secrets, *(f"-{k}" for k in removed)]) or "nothing"
         typer.echo(f"updated integration {integration.name!r} ({integration.id}): {changed}")
+        if integration.cleared:
+            typer.echo(
+                f"removed secrets {', '.join(integration.cleared)}: base_url or host changed "
+                "and they were not given again (set them with --set)"
+            )
 
 
 @integrations_app.command("list")

@@ -32,9 +32,11 @@ PROVIDER_NAMES = {
 
 
 def _engine() -> Any:
+    from calflow.netpolicy import EVERYTHING
     from calflow.replay import ReplayEngine
 
-    return ReplayEngine()
+    # --allow-private: the operator on this machine may reach any address
+    return ReplayEngine(grant=EVERYTHING, flag_text="--allow-private")
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from calflow.flowapp.runner import Runner
 from calflow.integrations import IntegrationStore
+from calflow.netpolicy import operator_allowance
 from calflow.settings import Settings
 
 from . import prepare
@@ -24,10 +25,14 @@ from .scenario import DemoFailure, Plan, Scenario
 from .stack import Stack, running_stack
 from .watch import Watcher
 
+DEMO_TARGETS = "127.0.0.1,localhost"
+"""The demo's own servers (``CALFLOW_ALLOW_PRIVATE`` for its run)."""
+
 
 def demo_settings(home: Path) -> Settings:
-    """The demo's settings: ``home``, always on SQLite there (whatever the environment says)."""
-    return Settings(home=home, database_url=None)
+    """The demo's settings: ``home``, always on SQLite there (whatever the environment says);
+    its sandbox and receiver listen on loopback, which it allows as targets."""
+    return Settings(home=home, database_url=None, allow_private=DEMO_TARGETS)
 
 
 async def _setup(stack: Stack, runner: Runner, say: Timeline) -> dict[str, Any]:
@@ -111,7 +116,11 @@ async def run_demo(
     settings = demo_settings(home)
     store = await asyncio.to_thread(IntegrationStore.default, settings)
     say("setup", f"home {home} (SQLite); starting the sandbox, the receiver and the engine")
-    async with running_stack(settings, store) as stack, Runner(store=store) as runner:
+    allowance = operator_allowance(settings)
+    async with (
+        running_stack(settings, store) as stack,
+        Runner(store=store, allowance=allowance) as runner,
+    ):
         urls = _urls(stack)
         say("setup", f"sandbox {stack.sandbox_url} (Cal.com /calcom, Twilio /twilio, "
                      f"SavvyCal /savvycal), SMTP sink {urls['smtp']}")  # fmt: skip

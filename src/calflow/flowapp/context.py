@@ -11,6 +11,7 @@ import httpx
 
 from calflow.errors import ConfigError
 from calflow.flowapp.http import RetryPolicy
+from calflow.netpolicy import Allowance, operator_allowance
 
 if TYPE_CHECKING:
     from calflow.flowapp.app import App
@@ -53,6 +54,15 @@ class ActionContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("calflow.action"))
     changes: list[BookingChange] = field(default_factory=list)
     saver: IntegrationSaver | None = None
+    allowance: Allowance | None = None
+    """Non-public targets the operator allows (None: ``CALFLOW_ALLOW_PRIVATE``)."""
+
+    @property
+    def targets(self) -> Allowance:
+        """The operator's allowance for this call (see :mod:`calflow.netpolicy`)."""
+        if self.allowance is None:
+            self.allowance = operator_allowance()
+        return self.allowance
 
     def value(self, key: str) -> Any:
         """An integration field's value (secrets revealed), else the field's default."""

@@ -1,7 +1,9 @@
 """The one place that turns HTTP outcomes into results or errors.
 
 - 2xx: the parsed JSON body (an empty body is ``None``; a non-JSON body is a
-  ``BadResponseError``).
+  ``BadResponseError``). A body that is not JSON (an HTML error page) is described by its
+  status and content type only, never echoed: the page may come from a host the
+  provider URL should not have reached.
 - 429: wait for ``Retry-After`` (seconds or HTTP date), else an ``X-RateLimit-Reset*``
   header (seconds remaining, or an epoch), else ``default_rate_wait_s``; retry while the
   total wait stays within ``max_total_wait_s``, then ``RateLimitError``.
@@ -25,7 +27,6 @@ import asyncio
 import email.utils
 import json
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -43,7 +44,6 @@ from calflow.errors import (
 
 Sleep = Callable[[float], Awaitable[None]]
 Verify = Callable[[], Awaitable["ProviderResponse | None"]]
-_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
 class BadResponseError(FatalProviderError):
@@ -119,12 +119,11 @@ def _content_type(response: httpx.Response) -> str:
 
 
 def describe_non_json(response: httpx.Response) -> str:
-    """A short human description of a body that is not JSON (an HTML error page, say)."""
-    text = response.text.strip()
-    title = _TITLE.search(text)
-    snippet = title.group(1).strip() if title else text[:120].replace("\n", " ")
+    """A body that is not JSON (an HTML error page, say), by status and content type only:
+    none of its text is repeated."""
     reason = f"{response.status_code} {response.reason_phrase}".strip()
-    return f"answered {reason} with {_content_type(response)} instead of JSON: {snippet!r}"
+    size = len(response.content)
+    return f"answered {reason} with {_content_type(response)} instead of JSON ({size} bytes)"
 
 
 def parse_body(response: httpx.Response) -> Any:
@@ -245,7 +244,7 @@ class ProviderClient:
         except ValueError:
             if 200 <= status < 300 or status in accept:
                 return BadResponseError(
-                    f"{self.provider_name} {describe_non_json(response)}", status, response.text
+                    f"{self.provider_name} {describe_non_json(response)}", status, None
                 )
             body = None
             message = describe_non_json(response)

@@ -28,6 +28,7 @@ from calflow.flowapp.context import ActionContext, BookingSink
 from calflow.flowapp.http import RetryPolicy
 from calflow.flowapp.model import ActionResult, Option
 from calflow.flowapp.registry import Registry, default_registry
+from calflow.netpolicy import Allowance, binding, check_fields, operator_allowance
 
 if TYPE_CHECKING:
     from calflow.integrations import Integration, IntegrationStore
@@ -68,6 +69,11 @@ class Runner:
     Booking changes that actions report go to ``sink``; by default (``publish=True``)
     that is calflow's event bus, so a booking made through an action triggers the same
     workflows as one made on the provider's own page.
+
+    Before every call the integration's ``base_url`` / ``host`` are checked against
+    ``allowance`` (by default the operator's ``CALFLOW_ALLOW_PRIVATE``), and an
+    integration whose secrets were saved for another target is refused
+    (:mod:`calflow.netpolicy`): a ``ConfigError``, nothing is sent.
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class Runner:
         timeout_s: float = 30.0,
         integration_ttl_s: float = 2.0,
         publish: bool = True,
+        allowance: Allowance | None = None,
     ) -> None:
         self.registry = registry or default_registry()
         self._store = store
@@ -91,6 +98,14 @@ class Runner:
         self._publish = publish
         self._ttl = integration_ttl_s
         self._cache: dict[str, tuple[float, Integration]] = {}
+        self._allowance = allowance
+
+    @property
+    def allowance(self) -> Allowance:
+        """The non-public targets this runner may call (the operator's, unless given)."""
+        if self._allowance is None:
+            self._allowance = operator_allowance()
+        return self._allowance
 
     @property
     def store(self) -> IntegrationStore:
@@ -180,7 +195,26 @@ class Runner:
             policy=self.policy,
             sink=self.sink,
             saver=self._save,
+            allowance=self.allowance,
         )
+
+    async def guard(self, ctx: ActionContext) -> None:
+        """Refuse a call whose integration targets what the operator does not allow, or
+        whose secrets were saved for another target (``ConfigError``; nothing is sent)."""
+        found = ctx.integration
+        if found is None:
+            return
+        try:
+            await check_fields(found.config, self.allowance)
+        except ValidationError as exc:
+            raise ConfigError(f"integration {found.name!r}: {exc.message}") from None
+        bound = found.secrets_for
+        if found.secrets and bound is not None and bound != binding(found.config):
+            raise ConfigError(
+                f"integration {found.name!r}: its secrets were saved for another "
+                f"base_url or host ({bound}); they are not sent to "
+                f"{binding(found.config)}: send the secrets again with the new target"
+            )
 
     def _save(
         self,
@@ -211,6 +245,7 @@ class Runner:
         action_cls = app.action(action_key)
         prepared = action_cls.input_schema().prepare(data if data is not None else {})
         ctx = self.context(app, integration)
+        await self.guard(ctx)
         try:
             result = await action_cls().execute(prepared, ctx)
         except (ValidationError, ConfigError):
@@ -261,7 +296,9 @@ class Runner:
         app = self.registry.app(app_key)
         action_cls = app.action(action_key)
         prepared = action_cls.input_schema().prepare(data if data is not None else {})
-        return await action_cls().reconcile(prepared, self.context(app, integration), since)
+        ctx = self.context(app, integration)
+        await self.guard(ctx)
+        return await action_cls().reconcile(prepared, ctx, since)
 
     async def fetch_options(
         self,
@@ -297,6 +334,7 @@ class Runner:
                 f"fetcher {fetcher_cls.key!r}: {exc.message}", exc.errors
             ) from None
         ctx = self.context(app, integration)
+        await self.guard(ctx)
         try:
             return await fetcher_cls().fetch(ctx, ctx_values)
         except CalflowError:

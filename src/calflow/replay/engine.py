@@ -20,7 +20,7 @@ from calflow.errors import CalflowError, ConfigError, FieldError, ValidationErro
 from calflow.flowapp.http import RetryPolicy
 from calflow.flowapp.runner import Runner
 from calflow.integrations import Integration, IntegrationStore
-from calflow.netguard import check_url
+from calflow.netpolicy import Allowance, check_target, operator_allowance, tenant_allowance
 from calflow.replay.adapter import ProviderAdapter
 from calflow.replay.calcom import CalComAdapter
 from calflow.replay.jobs import Job, JobStore
@@ -85,8 +85,16 @@ class ReplayEngine:
         intake: Intake | None = None,
         source_policy: RetryPolicy = SOURCE_POLICY,
         backoff_base_s: float = 0.25,
+        grant: Allowance | None = None,
+        flag_text: str = "allow_private=true",
     ) -> None:
+        """``grant``: the non-public targets a job's ``allow_private`` may reach (the CLI's
+        ``--allow-private`` gives everything); by default the operator's
+        ``CALFLOW_ALLOW_PRIVATE``. ``flag_text``: how a refusal names that option."""
         settings = settings or get_settings()
+        self._operator = operator_allowance(settings)
+        self._grant = grant if grant is not None else self._operator
+        self._flag_text = flag_text
         self.store = store or IntegrationStore.default(settings)
         self.jobs = jobs or JobStore(self.store.engine, self.store.vault, self.store.workspace_id)
         self._transport = transport
@@ -107,7 +115,7 @@ class ReplayEngine:
         integration = self.store.get(options.integration)
         secret = options.secret or _stored_secret(integration)
         if options.to:
-            await check_url(options.to, allow_private=options.allow_private, field="to")
+            await self._check_to(options)
         if options.to and options.signature == STANDARD:
             check_standard_secret(secret)
         if options.to and integration.app_key == "savvycal" and not secret:
@@ -144,12 +152,25 @@ class ReplayEngine:
             integration = self.store.get(job.integration_id)
             secret = secret or self.jobs.secret(job.id) or _stored_secret(integration)
             if options.to:
-                await check_url(options.to, allow_private=options.allow_private, field="to")
+                await self._check_to(options)
         except BaseException as exc:
             message = exc.message if isinstance(exc, CalflowError) else type(exc).__name__
             self.jobs.finish(job.id, "failed", error=message, duration_s=0.0)
             raise
         return await self._execute(job, integration, options, secret, True, progress)
+
+    async def _check_to(self, options: ReplayOptions) -> None:
+        """The target's address, allowed when public, or when the job asks
+        ``allow_private`` and the engine's grant covers it."""
+        assert options.to is not None
+        allowance = tenant_allowance(options.allow_private, self._grant)
+        await check_target(
+            options.to,
+            field="to",
+            allowance=allowance,
+            with_flag=self._grant,
+            flag_text=self._flag_text,
+        )
 
     # ----------------------------------------------------------------- the run
 
@@ -166,12 +187,22 @@ class ReplayEngine:
         http = httpx.AsyncClient(
             timeout=30.0, follow_redirects=False, transport=self._source_transport
         )
-        runner = Runner(store=self.store, http=http, policy=self._policy, publish=False)
+        runner = Runner(
+            store=self.store,
+            http=http,
+            policy=self._policy,
+            publish=False,
+            allowance=self._operator,
+        )
         run: RunState | None = None
         target: Target | None = None
         status, error = "failed", None
         try:
             adapter = adapter_for(integration, runner)
+            # the source's base_url and secrets are checked like any call's (netpolicy)
+            await runner.guard(
+                runner.context(runner.registry.app(integration.app_key), integration)
+            )
             kinds = adapter.resolve_kinds(options.kinds)
             target = self._target(options, adapter, integration, secret)
             run = RunState(
@@ -336,9 +367,10 @@ async def run_replay(
     settings: Settings | None = None,
     progress: ProgressFn | None = None,
     intake: Intake | None = None,
+    grant: Allowance | None = None,
 ) -> ReplaySummary:
     """Start a replay job for ``options`` and run it to its end (see :class:`ReplayEngine`)."""
-    engine = ReplayEngine(store, settings=settings, intake=intake)
+    engine = ReplayEngine(store, settings=settings, intake=intake, grant=grant)
     return await engine.start(options, progress)
 
 
@@ -350,7 +382,8 @@ async def resume_replay(
     progress: ProgressFn | None = None,
     intake: Intake | None = None,
     secret: str | None = None,
+    grant: Allowance | None = None,
 ) -> ReplaySummary:
     """Resume a replay job from its checkpoint."""
-    engine = ReplayEngine(store, settings=settings, intake=intake)
+    engine = ReplayEngine(store, settings=settings, intake=intake, grant=grant)
     return await engine.resume(job_id, progress, secret=secret)

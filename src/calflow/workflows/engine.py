@@ -20,6 +20,7 @@ from typing import Any
 from dbos import DBOS
 
 from calflow.integrations import IntegrationStore
+from calflow.netpolicy import operator_allowance
 from calflow.settings import Settings, get_settings
 from calflow.workflows import services as services_mod
 from calflow.workflows.dispatch import Dispatcher
@@ -67,7 +68,7 @@ class WorkflowEngine:
     ) -> None:
         self.settings = settings or get_settings()
         self.store = store or IntegrationStore.default(self.settings)
-        self.services = Services.for_store(self.store)
+        self.services = Services.for_store(self.store, allowance=operator_allowance(self.settings))
         self.concurrency = concurrency
         self.executor_id = executor_id or default_executor_id()
         self.dispatch = dispatch

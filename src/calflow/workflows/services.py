@@ -22,6 +22,7 @@ from calflow.flowapp.http import RetryPolicy
 from calflow.flowapp.registry import Registry, default_registry
 from calflow.flowapp.runner import Runner
 from calflow.integrations import Integration, IntegrationStore
+from calflow.netpolicy import Allowance
 from calflow.workflows import templates
 from calflow.workflows.limits import take_slot
 from calflow.workflows.runs import RunStore, mask
@@ -54,6 +55,8 @@ class Services:
     workflows: WorkflowStore
     lease_s: float = 60.0
     """How long a worker holds the runs it took; renewed while their batch runs."""
+    allowance: Allowance | None = None
+    """Non-public targets steps may call (None: the process's ``CALFLOW_ALLOW_PRIVATE``)."""
     _gates: dict[tuple[int, str], asyncio.Semaphore] = field(default_factory=dict)
     _runners: dict[int, tuple[asyncio.AbstractEventLoop, Runner]] = field(default_factory=dict)
     _spaces: dict[str, Services] = field(default_factory=dict)
@@ -68,13 +71,20 @@ class Services:
         found = self._spaces.get(workspace_id)
         if found is None:
             store = IntegrationStore(self.store.engine, self.store.vault, workspace_id)
-            found = self._spaces[workspace_id] = Services.for_store(store, self.registry)
+            found = Services.for_store(store, self.registry, self.allowance)
+            self._spaces[workspace_id] = found
         return found
 
     @classmethod
-    def for_store(cls, store: IntegrationStore, registry: Registry | None = None) -> Services:
+    def for_store(
+        cls,
+        store: IntegrationStore,
+        registry: Registry | None = None,
+        allowance: Allowance | None = None,
+    ) -> Services:
         registry = registry or default_registry()
         return cls(
+            allowance=allowance,
             store=store,
             registry=registry,
             inbox=Inbox(store.engine, store.workspace_id),
@@ -89,7 +99,10 @@ class Services:
         if found is None:
             # one HTTP attempt per action call: the workflow's retry policy decides the rest
             policy = RetryPolicy(max_retries=0, max_rate_retries=0, max_total_wait_s=0)
-            found = (loop, Runner(self.registry, self.store, policy=policy))
+            found = (
+                loop,
+                Runner(self.registry, self.store, policy=policy, allowance=self.allowance),
+            )
             self._runners[id(loop)] = found
         return found[1]
 

@@ -20,13 +20,15 @@ APP = App(
             "Headers",
             secret=True,
             description="Sent with every request, stored encrypted: a JSON object or "
-            "'Name: value' lines (Authorization: Bearer …).",
+            "'Name: value' lines (Authorization: Bearer …). With a base_url, only sent to "
+            "URLs on its origin.",
         ),
         CredentialField(
             "allow_private",
             "Allow private addresses",
             default="false",
-            description="true lets steps call loopback, private and link-local addresses.",
+            description="true lets steps call the loopback, private and link-local "
+            "addresses the operator allows (CALFLOW_ALLOW_PRIVATE).",
         ),
         CredentialField("timeout_s", "Timeout (seconds)", default="30"),
     ),

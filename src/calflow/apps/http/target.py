@@ -1,5 +1,10 @@
 """Where a request goes and with which headers: URL (absolute, or under the integration's
 ``base_url``), query merged into it, the address check, and the integration's secret headers.
+
+The secret headers stay where they were given: when the integration has a ``base_url``
+they are sent only to URLs on its origin (scheme, host and port); a step URL elsewhere
+is refused rather than sent without them or with them. An integration without a
+``base_url`` sends its headers to any URL its steps name.
 """
 
 from __future__ import annotations
@@ -10,13 +15,9 @@ from typing import Any
 
 import httpx
 
-from calflow.apps.email.smtp import flag
 from calflow.errors import ConfigError, FieldError, ValidationError
 from calflow.flowapp import ActionContext
-from calflow.netguard import check_url
-
-_CLI_HINT = "pass --allow-private to send to it"
-_HINT = "set allow_private=true on the integration to allow it"
+from calflow.netpolicy import check_target, tenant_allowance
 
 
 def _invalid(path: str, message: str) -> ValidationError:
@@ -61,20 +62,16 @@ def _query_items(query: Mapping[str, Any]) -> dict[str, str | list[str]]:
 
 
 async def resolve_url(data: Mapping[str, Any], ctx: ActionContext) -> httpx.URL:
-    """The URL to call, query merged, after the address check (unless ``allow_private``)."""
+    """The URL to call, query merged, after the address check: a non-public address only
+    when the integration sets ``allow_private`` and the operator allows the address."""
     raw = str(data["url"]).strip()
     if "://" not in raw:
         base = str(ctx.value("base_url") or "").rstrip("/")
         if not base:
             raise _invalid("url", "is not absolute and the integration has no base_url")
         raw = f"{base}/{raw.lstrip('/')}"
-    try:
-        checked = await check_url(raw, allow_private=flag(ctx.value("allow_private"), False))
-    except ValidationError as exc:  # netguard's hint names the CLI flag of replay
-        raise ValidationError(
-            exc.message.replace(_CLI_HINT, _HINT),
-            [FieldError(e.path, e.message.replace(_CLI_HINT, _HINT), e.rule) for e in exc.errors],
-        ) from None
+    allowance = tenant_allowance(ctx.value("allow_private"), ctx.targets)
+    checked = await check_target(raw, field="url", allowance=allowance, with_flag=ctx.targets)
     try:
         url = httpx.URL(checked)
     except httpx.InvalidURL as exc:
@@ -83,8 +80,30 @@ async def resolve_url(data: Mapping[str, Any], ctx: ActionContext) -> httpx.URL:
     return url.copy_merge_params(_query_items(query)) if query else url
 
 
-def request_headers(data: Mapping[str, Any], ctx: ActionContext) -> dict[str, str]:
-    """The integration's secret headers, then the step's (a step's header wins)."""
-    merged = {k.lower(): (k, v) for k, v in secret_headers(ctx.value("headers")).items()}
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = 443 if url.scheme == "https" else 80
+    return url.scheme, url.host.lower(), url.port or default
+
+
+def request_headers(
+    data: Mapping[str, Any], ctx: ActionContext, url: httpx.URL | None = None
+) -> dict[str, str]:
+    """The integration's secret headers, then the step's (a step's header wins); a
+    ``ValidationError`` naming ``url`` when the headers would leave the ``base_url``'s
+    origin."""
+    own = secret_headers(ctx.value("headers"))
+    base = str(ctx.value("base_url") or "").strip()
+    if own and base and url is not None:
+        try:
+            home = httpx.URL(base)
+        except httpx.InvalidURL:
+            home = None
+        if home is None or _origin(home) != _origin(url):
+            why = (
+                "is not under the integration's base_url, and its secret headers are only "
+                "sent there; call a URL under base_url, or use an integration without headers"
+            )
+            raise _invalid("url", why)
+    merged = {k.lower(): (k, v) for k, v in own.items()}
     merged.update({k.lower(): (k, str(v)) for k, v in (data.get("headers") or {}).items()})
     return dict(merged.values())

@@ -3,6 +3,8 @@
 Register reuses a webhook with the same URL, triggers and active flag instead of making
 a second one, and makes sure calflow knows its secret: a fresh random secret is set on
 it and stored in the vault (``webhook_secret``; ``webhook_id`` in the config).
+The subscriber URL is checked like every URL a tenant sets (:mod:`calflow.netpolicy`):
+Cal.com is not asked to call an address the operator does not allow.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from calflow.apps.cal_com.bookings import result_for
 from calflow.apps.cal_com.client import NO_VERSION, CalComClient, data_of
 from calflow.flowapp import ERROR, SUCCESS, Action, ActionContext, ActionResult
+from calflow.netpolicy import check_target
 
 PAGE = 250
 
@@ -46,8 +49,14 @@ class RegisterWebhook(Action):
     ports = (SUCCESS, ERROR)
 
     async def execute(self, data: dict[str, Any], ctx: ActionContext) -> ActionResult:
+        url = await check_target(
+            data["subscriberUrl"],
+            field="subscriberUrl",
+            allowance=ctx.targets,
+            unresolvable_ok=True,
+        )
         client = CalComClient(ctx)
-        url, triggers, active = data["subscriberUrl"], list(data["triggers"]), data["active"]
+        triggers, active = list(data["triggers"]), data["active"]
         secret = _secrets.token_hex(32)
         for hook in await find_webhooks(client, url):
             if set(hook.get("triggers") or []) == set(triggers) and hook.get("active") == active:

@@ -67,7 +67,7 @@ class Request(Action):
     async def execute(self, data: dict[str, Any], ctx: ActionContext) -> ActionResult:
         method = data["method"]
         url = await resolve_url(data, ctx)
-        headers = request_headers(data, ctx)
+        headers = request_headers(data, ctx, url)
         content = _content(data, headers)
         started = time.monotonic()
         try:

@@ -3,7 +3,8 @@
 SavvyCal makes the webhook's secret itself and returns it on create, so a webhook is
 only reusable when calflow kept that secret: the stored ``webhook_id`` names it and a
 ``webhook_secret`` is in the vault. Otherwise a new one is created and its id and
-secret are stored. Secrets never appear in the action's output.
+secret are stored. Secrets never appear in the action's output. The URL is checked like
+every URL a tenant sets (:mod:`calflow.netpolicy`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from calflow.apps.savvycal.client import SavvyCalClient
 from calflow.apps.savvycal.events import result_for
 from calflow.errors import FieldError, ValidationError
 from calflow.flowapp import ERROR, SUCCESS, Action, ActionContext, ActionResult
+from calflow.netpolicy import check_target
 
 _PUBLIC = ("id", "url", "state", "version", "created_at")
 
@@ -42,8 +44,10 @@ class RegisterWebhook(Action):
     ports = (SUCCESS, ERROR)
 
     async def execute(self, data: dict[str, Any], ctx: ActionContext) -> ActionResult:
+        url = await check_target(
+            data["url"], field="url", allowance=ctx.targets, unresolvable_ok=True
+        )
         client = SavvyCalClient(ctx)
-        url = data["url"]
         known_id = str(ctx.value("webhook_id") or "")
         if known_id and ctx.value("webhook_secret"):
             for hook in await find_webhooks(client, url):
