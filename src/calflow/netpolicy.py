@@ -68,8 +68,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 class Allowance:
     """Non-public targets that may be called: networks, host names, or everything.
 
-    Only these three fields are used (:func:`permits`, :func:`is_empty`): the same shape
-    as the HTTP stack's connect-time allowance, so one can stand for the other."""
+    Only these three fields are used (:func:`permits`, :func:`is_empty`), so a
+    connect-time guard can take the same allowance."""
 
     networks: tuple[IPNetwork, ...] = ()
     hosts: frozenset[str] = field(default_factory=frozenset)
@@ -283,7 +283,8 @@ _RESOLVED_TTL_S = 10.0
 async def _resolve(host: str, port: int) -> list[str]:
     """The addresses of ``host``, remembered for a few seconds: a workflow calling one
     provider many times a second asks the resolver once. (This check is policy, not the
-    rebinding defence: the connection checks the address it actually uses.)"""
+    rebinding defence: the connection resolves the name again, a gap the outbound HTTP
+    stack of issue #15 closes by checking the address the connection uses.)"""
     now = time.monotonic()
     hit = _RESOLVED.get((host, port))
     if hit is not None and hit[0] > now:
