@@ -1,7 +1,12 @@
-"""The dispatcher: hands stored events to workflows, in the order they were stored.
+"""The dispatcher: hands stored events to workflows, each workspace's in the order they
+were stored.
 
-It takes events whose ``dispatched_at`` is null (the inbox's hand-off), of every
-workspace (each with its own workflows), and for each:
+It takes events whose ``dispatched_at`` is null (the inbox's hand-off), the workspaces'
+in turn (the first pending event of each workspace, then the second of each, and so on),
+so a flood of one workspace's events does not queue another's behind it; and it gives
+each workspace's events of a batch at most ``WORKSPACE_SLICE_S`` of matching
+(``trigger.when`` is a template a tenant writes): what a workspace's slice did not reach
+stays pending, in order, for the next batch. For each event:
 
 - a stale event (see ``calflow.events.ordering``) starts nothing;
 - a reschedule wakes the active runs of the booking (each follows the booking's stored
@@ -35,11 +40,12 @@ import contextlib
 import fcntl
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, func, select, text, update
 
 from calflow.db.engine import write_transaction
 from calflow.db.models import EventRow, IntegrationRow
@@ -56,6 +62,10 @@ log = logging.getLogger("calflow.dispatch")
 _LOCK_KEY = 7_246_001  # pg advisory lock id of the dispatcher
 MOVING = MOVES
 STOPPING = ("cancelled", "declined", "checkout_expired", "attendee_cancelled")
+WORKSPACE_SLICE_S = 0.2
+"""A workspace's time for matching its events in one batch: how long another workspace's
+slow triggers can hold back this one's events, per batch, at most (and one event's
+``when``, whose render has its own deadline)."""
 
 
 class Dispatcher:
@@ -65,13 +75,17 @@ class Dispatcher:
         batch: int = 500,
         on_runs: Callable[[], None] | None = None,
         lock_path: Path | None = None,
+        slice_s: float = WORKSPACE_SLICE_S,
     ) -> None:
         self.svc = svc
         self.batch = batch
+        self.slice_s = slice_s
         self.on_runs = on_runs
         self.lock_path = lock_path
         """SQLite: a file every dispatching process locks (PostgreSQL: an advisory lock)."""
         """Called when runs were created or woken (the local scheduler looks at once)."""
+        self.behind = False
+        """The last batch left events of a workspace for the next (its slice ran out)."""
         self._new: list[dict[str, Any]] = []
         self._versions: dict[tuple[str, int], Any] = {}
 
@@ -83,7 +97,7 @@ class Dispatcher:
             except Exception as exc:  # the loop must survive a database hiccup
                 log.error("dispatch failed (will retry): %s: %s", type(exc).__name__, exc)
                 handled = 0
-            if handled < self.batch:  # caught up: wait, so batches stay large under load
+            if handled < self.batch and not self.behind:  # caught up: wait (batches stay large)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=interval)
 
@@ -113,19 +127,24 @@ class Dispatcher:
             await asyncio.to_thread(conn.close)
 
     def _pending(self, conn: Connection) -> list[Any]:
-        """The next undispatched events, without their (costly to parse) documents."""
-        rows = conn.execute(
-            select(
-                EventRow.id,
-                EventRow.workspace_id,
-                EventRow.kind,
-                EventRow.ordering,
-                EventRow.dedupe_key,
-            )
+        """The next undispatched events, the workspaces' in turn, without their (costly to
+        parse) documents."""
+        turn = func.row_number().over(
+            partition_by=EventRow.workspace_id, order_by=(EventRow.received_at, EventRow.id)
+        )
+        ranked = (
+            select(EventRow.id, EventRow.workspace_id, EventRow.kind, EventRow.ordering,
+                   EventRow.dedupe_key, EventRow.received_at, turn.label("turn"))
             .where(EventRow.dispatched_at.is_(None))
-            .order_by(EventRow.received_at, EventRow.id)
+            .subquery()
+        )  # fmt: skip
+        rows = conn.execute(
+            select(ranked.c.id, ranked.c.workspace_id, ranked.c.kind, ranked.c.ordering,
+                   ranked.c.dedupe_key)
+            .where(ranked.c.turn <= self.batch)
+            .order_by(ranked.c.turn, ranked.c.received_at, ranked.c.id)
             .limit(self.batch)
-        ).all()
+        ).all()  # fmt: skip
         conn.commit()
         return list(rows)
 
@@ -162,6 +181,8 @@ class Dispatcher:
         spaces: dict[str, list[Any]] = {}
         for row in rows:  # each workspace's events in their order, with its own workflows
             spaces.setdefault(row.workspace_id, []).append(row)
+        handled: list[str] = []
+        self.behind = False
         for workspace_id, space_rows in spaces.items():
             svc = self.svc.workspace(workspace_id)
             workflows = await asyncio.to_thread(svc.workflows.list, True)
@@ -169,24 +190,34 @@ class Dispatcher:
             kinds.update(MOVING, STOPPING)
             # only events some workflow could care about are read and parsed
             wanted = [r for r in space_rows if r.ordering != "stale" and r.kind in kinds]
+            reached = len(space_rows)
             if wanted:
                 docs = await asyncio.to_thread(self._documents, conn, [r.id for r in wanted])
-                plan = await asyncio.to_thread(self._plan, wanted, docs, workflows)
+                plan, matched_all = await asyncio.to_thread(
+                    self._plan, wanted, docs, workflows, time.monotonic() + self.slice_s
+                )
+                if matched_all < len(wanted):  # the rest waits for the next batch, in order
+                    reached = space_rows.index(wanted[matched_all])
+                    self.behind = True
                 for event_id, dedupe_key, event, matched in plan:
                     await self._dispatch(svc, event_id, dedupe_key, event, matched)
-        await asyncio.to_thread(self._done, [row.id for row in rows])
+            handled.extend(row.id for row in space_rows[:reached])
+        await asyncio.to_thread(self._done, handled)
         if self.on_runs is not None:
             self.on_runs()
-        return len(rows)
+        return len(handled)
 
     @staticmethod
     def _plan(
-        rows: list[Any], docs: dict[str, Any], workflows: list[Any]
-    ) -> list[tuple[str, str, BookingEvent, list[Any]]]:
-        """What each event needs (off the event loop: parsing and matching cost CPU)."""
-        plan = []
+        rows: list[Any], docs: dict[str, Any], workflows: list[Any], until: float
+    ) -> tuple[list[tuple[str, str, BookingEvent, list[Any]]], int]:
+        """What each event needs (off the event loop: parsing and matching cost CPU), and
+        how many of ``rows`` it got to before ``until`` (``time.monotonic``; at least one)."""
+        plan: list[tuple[str, str, BookingEvent, list[Any]]] = []
         names = docs["names"]
-        for row in rows:
+        for done, row in enumerate(rows):
+            if done and time.monotonic() >= until:
+                return plan, done
             try:
                 event = BookingEvent.from_dict(docs["data"][row.id])
             except (KeyError, TypeError, ValueError, OverflowError) as exc:  # never the batch
@@ -202,7 +233,7 @@ class Dispatcher:
                     matched.append(wf)
             if matched or event.kind in MOVING or event.kind in STOPPING:
                 plan.append((row.id, row.dedupe_key, event, matched))
-        return plan
+        return plan, len(rows)
 
     async def _dispatch(
         self,

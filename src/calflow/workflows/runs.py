@@ -18,6 +18,7 @@ import builtins
 import hashlib
 import json
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -232,32 +233,64 @@ class RunStore:
         return dict(found) if found is not None else None
 
     def claim(self, owner: str, limit: int, lease_s: float) -> builtins.list[str]:
-        """Take up to ``limit`` due runs of every workspace (and runs whose lease ran
-        out) for ``owner``.
+        """Take up to ``limit`` due runs (and runs whose lease ran out) for ``owner``,
+        the workspaces' in turn (:meth:`claim_fair`)."""
+        return [run_id for run_id, _ in self.claim_fair(owner, limit, lease_s)]
 
+    def claim_fair(
+        self,
+        owner: str,
+        limit: int,
+        lease_s: float,
+        room: Callable[[str], int] | None = None,
+    ) -> builtins.list[tuple[str, str]]:
+        """Take up to ``limit`` due runs for ``owner``, as ``(run id, workspace id)``.
+
+        The workspaces take turns: the first due run of each workspace, then the second
+        of each, and so on (``ROW_NUMBER`` over each workspace's runs by due time), so a
+        backlog of one workspace's runs does not hold back another's run due now.
+        ``room(workspace_id)`` says how many more runs of a workspace the caller will
+        take (its share of the runs in flight); a workspace without room is skipped.
         On PostgreSQL concurrent workers skip each other's rows (``SKIP LOCKED``)."""
         now = utcnow()
         due = or_(
             and_(RunRow.status.in_(("queued", "waiting")), RunRow.next_due_at <= now),
             and_(RunRow.status == "running", RunRow.lease_until < now),
         )
-        pick = select(RunRow.id).where(due).order_by(RunRow.next_due_at).limit(limit)
         with self.engine.connect() as conn:  # the usual answer, "nothing due", takes no lock
-            if conn.execute(pick.limit(1)).first() is None:
+            if conn.execute(select(RunRow.id).where(due).limit(1)).first() is None:
                 return []
+        turn = func.row_number().over(
+            partition_by=RunRow.workspace_id, order_by=(RunRow.next_due_at, RunRow.id)
+        )
+        ranked = select(RunRow.id, RunRow.workspace_id, RunRow.next_due_at,
+                        turn.label("turn")).where(due).subquery()  # fmt: skip
+        pg = self.engine.dialect.name == "postgresql"
+        wide = limit * 2 if pg else limit  # another worker may hold some: look further
+        pick = (
+            select(ranked.c.id, ranked.c.workspace_id)
+            .where(ranked.c.turn <= wide)
+            .order_by(ranked.c.turn, ranked.c.next_due_at, ranked.c.id)
+            .limit(wide)
+        )
         with write_transaction(self.engine) as conn:
-            if conn.dialect.name == "postgresql":
-                pick = pick.with_for_update(skip_locked=True)
-            ids = list(conn.execute(pick).scalars())
-            if not ids:
+            candidates = conn.execute(pick).tuples().all()
+            if pg and candidates:  # keep, in turn order, those no other worker holds
+                lock = select(RunRow.id).where(
+                    RunRow.id.in_([run_id for run_id, _ in candidates]), due
+                )
+                free = set(conn.execute(lock.with_for_update(skip_locked=True)).scalars())
+                candidates = [c for c in candidates if c[0] in free]
+            chosen = _within_room(candidates, limit, room)
+            if not chosen:
                 return []
             conn.execute(
                 update(RunRow)
-                .where(RunRow.id.in_(ids))
+                .where(RunRow.id.in_([run_id for run_id, _ in chosen]))
                 .values(status="running", lease_owner=owner,
                         lease_until=now + timedelta(seconds=lease_s), updated_at=now)
             )  # fmt: skip
-        return ids
+        return chosen
 
     def held(self, owner: str, run_ids: builtins.list[str], lease_s: float) -> builtins.list[Any]:
         """Renew ``owner``'s lease on the runs of ``run_ids`` it still holds and return them
@@ -502,3 +535,20 @@ def _public(row: RunRow) -> dict[str, Any]:
         "updated_at": row.updated_at.isoformat(),
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,
     }
+
+
+def _within_room(
+    candidates: Sequence[tuple[str, str]], limit: int, room: Callable[[str], int] | None
+) -> builtins.list[tuple[str, str]]:
+    """The first ``limit`` candidates, each workspace's no more than its ``room``."""
+    left: dict[str, int] = {}
+    chosen: builtins.list[tuple[str, str]] = []
+    for run_id, workspace_id in candidates:
+        if workspace_id not in left:
+            left[workspace_id] = room(workspace_id) if room is not None else limit
+        if left[workspace_id] > 0:
+            left[workspace_id] -= 1
+            chosen.append((run_id, workspace_id))
+            if len(chosen) >= limit:
+                break
+    return chosen

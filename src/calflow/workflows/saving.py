@@ -23,8 +23,8 @@ within milliseconds of each other, and a transaction for nearly every run (a rou
 and a commit each on PostgreSQL) cost about 40 % more engine CPU per run there
 (``bench/RESULTS.md``); 50 ms is nothing beside a reminder's timing."""
 
-PROGRESS: dict[str, Callable[[int], None]] = {}
-"""Called with how many runs a batch (by its lease owner) has just stored: the
+PROGRESS: dict[str, Callable[[list[str]], None]] = {}
+"""Called with the ids of the runs a batch (by its lease owner) has just stored: the
 scheduler of this process counts runs in flight with it. A batch resumed after a crash
 has no entry."""
 
@@ -57,7 +57,7 @@ class Saver:
                 self.saved.update(row.id for row, _ in group)
                 told = PROGRESS.get(self.owner)
                 if told is not None:
-                    told(len(group))
+                    told([row.id for row, _ in group])
             if self._closing and not self._pending:
                 return
 

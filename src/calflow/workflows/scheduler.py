@@ -6,7 +6,10 @@ that died), leases them to itself and starts ``calflow.batch`` for them; several
 batches may be in flight. What bounds the work in flight is runs, not batches: a run
 frees its place the moment its batch stores it (``calflow.workflows.saving``), so a
 batch kept open by one hanging provider call holds one place, and a reminder that
-falls due meanwhile is taken by the next batch on time. On PostgreSQL workers take
+falls due meanwhile is taken by the next batch on time. Workspaces share the places:
+runs are taken the workspaces' in turn (``RunStore.claim_fair``), and one workspace
+holds at most ``WORKSPACE_SHARE`` of them, so another's reminder due now still finds a
+place while the first's runs hang on a slow provider. On PostgreSQL workers take
 disjoint runs (``SKIP LOCKED``), so adding a worker adds throughput. The dispatcher
 nudges the scheduler when it has created runs, so an immediate step does not wait for
 the next poll.
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import Counter
 
 from dbos import DBOS, SetWorkflowID
 
@@ -26,6 +30,9 @@ from calflow.workflows.saving import PROGRESS
 from calflow.workflows.services import Services
 
 log = logging.getLogger("calflow.scheduler")
+
+WORKSPACE_SHARE = 0.75
+"""The part of the runs in flight one workspace may hold: the rest stays for the others."""
 
 
 class Scheduler:
@@ -48,6 +55,9 @@ class Scheduler:
         self.max_batches = max_batches
         """Batches open at once, at most (each is a DBOS workflow and a task)."""
         self.taken = 0
+        self.taken_by: Counter[str] = Counter()
+        """Runs taken and not yet stored, by workspace."""
+        self.workspace_cap = max(int(self.capacity * WORKSPACE_SHARE), 1)
         self._room = asyncio.Event()
         self._nudge = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -56,9 +66,14 @@ class Scheduler:
         """Runs became due (the dispatcher created or woke some): look now."""
         self._nudge.set()
 
-    def _stored(self, count: int) -> None:
-        self.taken = max(self.taken - count, 0)
+    def _stored(self, workspaces: list[str]) -> None:
+        self.taken = max(self.taken - len(workspaces), 0)
+        self.taken_by.subtract(workspaces)
+        self.taken_by += Counter()  # drops the workspaces with nothing in flight
         self._room.set()
+
+    def _workspace_room(self, workspace_id: str) -> int:
+        return self.workspace_cap - self.taken_by[workspace_id]
 
     def _free(self) -> int:
         if len(self._tasks) >= self.max_batches:
@@ -92,22 +107,25 @@ class Scheduler:
         batch_id = secrets.token_hex(8)
         token = f"{self.owner}#{batch_id}"  # the lease names the batch, not only the worker
         lease = self.svc.lease_s
-        ids = await asyncio.to_thread(self.svc.runs.claim, token, limit, lease)
-        if not ids:
+        taken = await asyncio.to_thread(
+            self.svc.runs.claim_fair, token, limit, lease, self._workspace_room
+        )
+        if not taken:
             return 0
-        self.taken += len(ids)
-        task = asyncio.create_task(self._run(batch_id, token, ids))
+        self.taken += len(taken)
+        self.taken_by.update(workspace_id for _, workspace_id in taken)
+        task = asyncio.create_task(self._run(batch_id, token, taken))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return len(ids)
+        return len(taken)
 
-    async def _run(self, batch_id: str, token: str, run_ids: list[str]) -> None:
-        stored = 0
+    async def _run(self, batch_id: str, token: str, taken: list[tuple[str, str]]) -> None:
+        run_ids = [run_id for run_id, _ in taken]
+        left = dict(taken)  # the runs not stored yet, with their workspace
 
-        def count(n: int) -> None:
-            nonlocal stored
-            stored += n
-            self._stored(n)
+        def count(stored: list[str]) -> None:
+            gone = [left.pop(run_id) for run_id in stored if run_id in left]
+            self._stored(gone)
 
         PROGRESS[token] = count
         try:
@@ -118,7 +136,7 @@ class Scheduler:
             log.error("batch of %d runs failed: %s: %s", len(run_ids), type(exc).__name__, exc)
         finally:
             PROGRESS.pop(token, None)
-            self._stored(len(run_ids) - stored)  # the rest: their places are free again
+            self._stored(list(left.values()))  # the rest: their places are free again
 
 
 __all__ = ["Scheduler"]
