@@ -19,6 +19,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -142,38 +143,86 @@ class _SqliteWriters:
     when the lock frees, which showed as latency spikes when the receiver and the engine
     both wrote. Writers of one process queue on a lock; the one at its head then takes
     an ``flock`` on ``<database>-writer.lock``, which the kernel hands over the moment
-    the writer before it (another ``calflow worker`` on the same home) lets go. A
-    database that is not a plain file (``:memory:``) has only the in-process lock."""
+    the writer before it (another ``calflow worker`` on the same home) lets go.
+
+    Background writers (everything but the receiver's group commit, see
+    :func:`urgent_writes`) first queue among themselves, in and across processes
+    (``<database>-writer-queue.lock``), so at most one of them waits for the write lock
+    at a time: a webhook's delivery, which a provider waits on, is stored after at most
+    about one engine transaction, not behind every engine thread's and worker's.
+    A database that is not a plain file (``:memory:``) has only the in-process locks."""
 
     def __init__(self, database: str | None) -> None:
         self._lock = threading.RLock()
+        self._background = threading.Lock()
         self._depth = 0
+        self._mine = threading.local()
         self._fd: int | None = None
-        self._path = None
+        self._queue_fd: int | None = None
+        self._path: Path | None = None
+        self._queue_path: Path | None = None
         if database and database != ":memory:" and not database.startswith("file:"):
-            self._path = Path(database).expanduser().with_name(Path(database).name + "-writer.lock")
+            db = Path(database).expanduser()
+            self._path = db.with_name(db.name + "-writer.lock")
+            self._queue_path = db.with_name(db.name + "-writer-queue.lock")
 
     @contextmanager
     def held(self) -> Iterator[None]:
+        if getattr(self._mine, "depth", 0) or _URGENT.get():
+            with self._write_lock():
+                yield
+            return
+        with self._background, self._file(self._queue_path, "_queue_fd"), self._write_lock():
+            yield
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
         with self._lock:
+            self._mine.depth = getattr(self._mine, "depth", 0) + 1
             if self._depth == 0 and self._path is not None:
-                self._acquire_file()
+                self._fd = self._flock(self._path, self._fd)
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
+                self._mine.depth -= 1
                 if self._depth == 0 and self._fd is not None:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def _acquire_file(self) -> None:
-        if self._fd is None:
-            assert self._path is not None
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+    @contextmanager
+    def _file(self, path: Path | None, slot: str) -> Iterator[None]:
+        if path is None:
+            yield
+            return
+        fd = self._flock(path, getattr(self, slot))
+        setattr(self, slot, fd)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _flock(path: Path, fd: int | None) -> int:
+        if fd is None:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
 
 
 _writers: dict[int, _SqliteWriters] = {}
+_URGENT: ContextVar[bool] = ContextVar("calflow_urgent_writes", default=False)
+
+
+@contextmanager
+def urgent_writes() -> Iterator[None]:
+    """Within this context, SQLite writes skip the background writers' queue (see
+    :class:`_SqliteWriters`): the receiver stores deliveries a provider is waiting on."""
+    token = _URGENT.set(True)
+    try:
+        yield
+    finally:
+        _URGENT.reset(token)
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from calflow.db.engine import urgent_writes
 from calflow.db.models import IntegrationRow
 from calflow.events.inbox import Inbox, Published
 from calflow.events.model import BookingEvent
@@ -80,7 +81,14 @@ class GroupCommit:
     def _store(
         self, items: Sequence[tuple[BookingEvent, str | None]]
     ) -> list[Published | IntegrationGone]:
-        """Publish the items whose integration still exists; the others are gone."""
+        """Publish the items whose integration still exists; the others are gone (ahead
+        of the engine's writes: a provider waits on these)."""
+        with urgent_writes():
+            return self._store_now(items)
+
+    def _store_now(
+        self, items: Sequence[tuple[BookingEvent, str | None]]
+    ) -> list[Published | IntegrationGone]:
         wanted = {e.integration_id for e, _ in items if e.integration_id}
         live = self._existing(wanted) if wanted else set()
         keep = [(e, ref) for e, ref in items if not e.integration_id or e.integration_id in live]
