@@ -16,9 +16,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from calflow.errors import (
     AuthError,
@@ -200,6 +201,13 @@ def install(app: FastAPI) -> None:
         }.get(exc.status_code, "HTTP_ERROR")
         headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, _: ClientDisconnect) -> Response:
+        # the client went away mid-body (or the server's body timeout dropped it): not
+        # calflow's error, and nobody is left to read an answer
+        log.debug("the client of %s went away before its request was read", request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def crash(_: Request, exc: Exception) -> JSONResponse:
