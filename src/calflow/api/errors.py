@@ -76,6 +76,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "The body is too large."),
         (415, "The body's media type is not accepted."),
         (422, "The body, query or path is invalid; details lists each field."),
+        (429, "The token's rate limit is reached (CALFLOW_API_RATE_LIMIT); see Retry-After."),
         (502, "The provider refused the request."),
         (503, "Try again later (Retry-After when known)."),
     )
