@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -71,26 +71,18 @@ class Settings(BaseSettings):
     (``100/minute``, several separated by ``;``); empty for none. Past it 429 with
     ``Retry-After``. Counted in the serving process (``calflow.server.ratelimit``)."""
 
-    @field_validator("allow_private")
+    @field_validator("allow_private", "api_rate_limit")
     @classmethod
-    def _allowance_parses(cls, value: str) -> str:
-        from calflow.netpolicy import parse_allowance  # netpolicy reads these settings
+    def _parses(cls, value: str, info: ValidationInfo) -> str:
+        # the modules that parse these read the settings: imported here, not at the top
+        from calflow.netpolicy import parse_allowance
+        from calflow.server.ratelimit import parse_rate
 
+        parse = parse_allowance if info.field_name == "allow_private" else parse_rate
         try:
-            parse_allowance(value)
+            parse(value)
         except ConfigError as exc:
             raise ValueError(exc.message.split(": ", 2)[-1]) from None
-        return value
-
-    @field_validator("api_rate_limit")
-    @classmethod
-    def _rate_parses(cls, value: str) -> str:
-        from calflow.server.ratelimit import parse_rate  # the limiter reads these settings
-
-        try:
-            parse_rate(value)
-        except ConfigError as exc:
-            raise ValueError(exc.message) from None
         return value
 
     def secret_key_text(self) -> str | None:

@@ -32,7 +32,7 @@ def test_no_limit_when_empty() -> None:
 
 @pytest.mark.parametrize("text", ["lots", "5/fortnight", "-1/second"])
 def test_a_bad_rate_is_a_config_error_naming_the_setting(text: str) -> None:
-    with pytest.raises(ConfigError, match=r"CALFLOW_API_RATE_LIMIT .* is not a rate"):
+    with pytest.raises(ConfigError, match=r"CALFLOW_API_RATE_LIMIT: .* is not a rate"):
         parse_rate(text)
     with pytest.raises(ConfigError, match="CALFLOW_API_RATE_LIMIT"):
         overridden(Settings(), {"api_rate_limit": text})

@@ -17,7 +17,7 @@ __all__ = ["clean_calflow_env"]
     [
         ("--header-timeout", "0", "CALFLOW_HEADER_TIMEOUT_S: Input should be greater than 0"),
         ("--max-requests", "0", "CALFLOW_MAX_REQUESTS: Input should be greater than or equal to 1"),
-        ("--api-rate-limit", "fast", "CALFLOW_API_RATE_LIMIT 'fast' is not a rate"),
+        ("--api-rate-limit", "fast", "CALFLOW_API_RATE_LIMIT: Value error, 'fast' is not a rate"),
     ],
 )
 def test_a_bad_limit_flag_exits_2_naming_the_setting(

@@ -36,6 +36,11 @@ def _inbox() -> Any:
     return Inbox(store.engine, store.workspace_id)
 
 
+def _limit(flag: str, text: str) -> Any:
+    """A ``calflow serve`` flag that overrides the setting it names (unset: the setting)."""
+    return typer.Option(None, flag, help=text, show_default=False)
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
@@ -49,44 +54,28 @@ def serve(
         max=64,
         help="Run workflows in this many child worker processes instead (one per core).",
     ),
-    header_timeout: float = typer.Option(
-        None,
+    header_timeout: float = _limit(
         "--header-timeout",
-        help="Seconds a client has to send a request's headers "
-        "(CALFLOW_HEADER_TIMEOUT_S, default 10).",
-        show_default=False,
+        "Seconds a client has to send a request's headers (CALFLOW_HEADER_TIMEOUT_S, default 10).",
     ),
-    body_timeout: float = typer.Option(
-        None,
+    body_timeout: float = _limit(
         "--body-timeout",
-        help="Seconds a client has to send a request's body (CALFLOW_BODY_TIMEOUT_S, default 30).",
-        show_default=False,
+        "Seconds a client has to send a request's body (CALFLOW_BODY_TIMEOUT_S, default 30).",
     ),
-    keep_alive: int = typer.Option(
-        None,
+    keep_alive: int = _limit(
         "--keep-alive",
-        help="Seconds an idle keep-alive connection stays open (CALFLOW_KEEP_ALIVE_S, default 5).",
-        show_default=False,
+        "Seconds an idle keep-alive connection stays open (CALFLOW_KEEP_ALIVE_S, default 5).",
     ),
-    max_connections: int = typer.Option(
-        None,
-        "--max-connections",
-        help="Open connections (CALFLOW_MAX_CONNECTIONS, default 1000).",
-        show_default=False,
+    max_connections: int = _limit(
+        "--max-connections", "Open connections (CALFLOW_MAX_CONNECTIONS, default 1000)."
     ),
-    max_requests: int = typer.Option(
-        None,
+    max_requests: int = _limit(
         "--max-requests",
-        help="Requests in flight; past them 503 with Retry-After "
-        "(CALFLOW_MAX_REQUESTS, default 256).",
-        show_default=False,
+        "Requests in flight; past them 503 with Retry-After (CALFLOW_MAX_REQUESTS, default 256).",
     ),
-    api_rate_limit: str = typer.Option(
-        None,
+    api_rate_limit: str = _limit(
         "--api-rate-limit",
-        help="Calls per API token, e.g. 20/second;600/minute, "
-        "empty for none (CALFLOW_API_RATE_LIMIT).",
-        show_default=False,
+        "Calls per API token, e.g. 20/second;600/minute, empty for none (CALFLOW_API_RATE_LIMIT).",
     ),
 ) -> None:
     """Run the calflow server: webhook receiver at /hooks/{integration_id}, and workflows.

@@ -12,7 +12,7 @@ connection limit) is :mod:`calflow.server.protocol`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -33,19 +33,12 @@ class ServeLimits:
     max_connections: int
     max_requests: int
     health_reserve: int
-    retry_after_s: int
+    busy_retry_after_s: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServeLimits:
-        return cls(
-            header_timeout_s=settings.header_timeout_s,
-            body_timeout_s=settings.body_timeout_s,
-            keep_alive_s=settings.keep_alive_s,
-            max_connections=settings.max_connections,
-            max_requests=settings.max_requests,
-            health_reserve=settings.health_reserve,
-            retry_after_s=settings.busy_retry_after_s,
-        )
+        """The settings of the same names."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -95,8 +88,8 @@ class InFlightGate:
         else:
             await self._run(health, scope, receive, send)
             return
-        message = busy_message(what, limit, setting, limits.retry_after_s)
-        await send_busy(send, message, limits.retry_after_s)
+        message = busy_message(what, limit, setting, limits.busy_retry_after_s)
+        await send_busy(send, message, limits.busy_retry_after_s)
 
     async def _run(self, health: bool, scope: Scope, receive: Receive, send: Send) -> None:
         if health:

@@ -118,7 +118,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _refuse(self) -> None:
         self._refused = True
-        retry_after_s = self.limits.retry_after_s
+        retry_after_s = self.limits.busy_retry_after_s
         self.transport.write(_response(503, "BUSY", self._connections_message(), retry_after_s))
         if self.transport.can_write_eof():
             self.transport.write_eof()
@@ -128,12 +128,15 @@ class GuardedProtocol(HttpToolsProtocol):
         if scope["path"] == HEALTH_PATH:
             await self.config.loaded_app(scope, receive, send)
             return
-        await send_busy(send, self._connections_message(), self.limits.retry_after_s)
+        await send_busy(send, self._connections_message(), self.limits.busy_retry_after_s)
 
     def _connections_message(self) -> str:
         limits = self.limits
         return busy_message(
-            "connections", limits.max_connections, "CALFLOW_MAX_CONNECTIONS", limits.retry_after_s
+            "connections",
+            limits.max_connections,
+            "CALFLOW_MAX_CONNECTIONS",
+            limits.busy_retry_after_s,
         )
 
     # the request --------------------------------------------------------------------

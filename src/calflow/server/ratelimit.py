@@ -34,8 +34,8 @@ def parse_rate(text: str) -> list[RateLimitItem]:
         return list(parse_many(text))
     except ValueError:
         raise ConfigError(
-            f"CALFLOW_API_RATE_LIMIT {text[:80]!r} is not a rate: write COUNT/PERIOD "
-            "(second, minute, hour, day), several separated by ';', e.g. 20/second;600/minute"
+            f"invalid settings: CALFLOW_API_RATE_LIMIT: {text[:80]!r} is not a rate; write "
+            "COUNT/PERIOD (second, minute, hour, day), several joined by ';': 20/second;600/minute"
         ) from None
 
 
