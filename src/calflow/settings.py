@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -45,14 +46,41 @@ class Settings(BaseSettings):
     public_url: str | None = None
     """calflow's public base URL (``https://calflow.example.com``): webhook URLs the API
     shows are built on it; without it, on the URL the API request came in on."""
+    header_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    """``calflow serve``: a client has this long to send a request's line and headers,
+    counted from the connection's opening or the request's first byte (408, closed)."""
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    """``calflow serve``: a client has this long to send a request's whole body, counted
+    from the end of its headers (408, closed)."""
+    keep_alive_s: int = Field(default=5, ge=1, le=3600)
+    """``calflow serve``: an idle keep-alive connection is closed after this long."""
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    """``calflow serve``: open connections; past it the longest-idle or slowest connection
+    still sending headers is closed, or, when every one has a request in flight, the new
+    one is answered 503 with ``Retry-After``."""
+    max_requests: int = Field(default=256, ge=1, le=1_000_000)
+    """``calflow serve``: requests in flight (a webhook, an API call, MCP); past it 503
+    with ``Retry-After``. ``/healthz`` is not counted: it has ``health_reserve``."""
+    health_reserve: int = Field(default=8, ge=1, le=10_000)
+    """``calflow serve``: connections and requests beyond the limits kept for
+    ``GET /healthz``."""
+    busy_retry_after_s: int = Field(default=2, ge=1, le=3600)
+    """The ``Retry-After`` of a 503 answered at the connection or in-flight limit."""
+    api_rate_limit: str = "20/second;600/minute"
+    """Requests per API token (REST API and MCP), in the ``limits`` package's notation
+    (``100/minute``, several separated by ``;``); empty for none. Past it 429 with
+    ``Retry-After``. Counted in the serving process (``calflow.server.ratelimit``)."""
 
-    @field_validator("allow_private")
+    @field_validator("allow_private", "api_rate_limit")
     @classmethod
-    def _allowance_parses(cls, value: str) -> str:
-        from calflow.netpolicy import parse_allowance  # netpolicy reads these settings
+    def _parses(cls, value: str, info: ValidationInfo) -> str:
+        # the modules that parse these read the settings: imported here, not at the top
+        from calflow.netpolicy import parse_allowance
+        from calflow.server.ratelimit import parse_rate
 
+        parse = parse_allowance if info.field_name == "allow_private" else parse_rate
         try:
-            parse_allowance(value)
+            parse(value)
         except ConfigError as exc:
             raise ValueError(exc.message.split(": ", 2)[-1]) from None
         return value
@@ -75,8 +103,23 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except PydanticValidationError as exc:
-        problems = "; ".join(
-            f"CALFLOW_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from None
+        raise _invalid(exc) from None
+
+
+def overridden(settings: Settings, values: Mapping[str, object]) -> Settings:
+    """``settings`` with the ``values`` that are not None (a command's flags), checked by
+    the same rules; a value that breaks one is a ``ConfigError`` naming the setting."""
+    given = {name: value for name, value in values.items() if value is not None}
+    if not given:
+        return settings
+    try:
+        return Settings.model_validate({**settings.model_dump(), **given})
+    except PydanticValidationError as exc:
+        raise _invalid(exc) from None
+
+
+def _invalid(exc: PydanticValidationError) -> ConfigError:
+    problems = "; ".join(
+        f"CALFLOW_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+    )
+    return ConfigError(f"invalid settings: {problems}")

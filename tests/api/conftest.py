@@ -51,7 +51,9 @@ def client(app: FastAPI, token: str | None = None) -> httpx.AsyncClient:
 
 
 async def _api(tmp_path: Path, url: str) -> AsyncIterator[Api]:
-    settings = Settings(home=tmp_path, database_url=url)
+    # no rate limit: these tests (schemathesis above all) call faster than a client
+    # should; tests/security/test_rate_limit.py tests the limit
+    settings = Settings(home=tmp_path, database_url=url, api_rate_limit="")
     store = IntegrationStore.default(settings)
     app = create_app(store, settings)
     workspaces = WorkspaceStore(store.engine)

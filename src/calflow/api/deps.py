@@ -31,6 +31,7 @@ from calflow.flowapp.runner import Runner
 from calflow.integrations import IntegrationStore
 from calflow.netpolicy import operator_allowance
 from calflow.replay.jobs import JobStore
+from calflow.server.ratelimit import TokenRateLimit
 from calflow.settings import Settings
 from calflow.vault import Vault
 from calflow.workflows.runs import RunStore
@@ -44,6 +45,7 @@ __all__ = [
     "Scope",
     "ScopeDep",
     "api_state",
+    "refuse_over_rate",
     "require_principal",
     "workspace_scope",
 ]
@@ -60,6 +62,8 @@ class ApiState:
     tokens: TokenStore
     workspaces: WorkspaceStore
     replays: ReplayManager
+    rate: TokenRateLimit
+    """Each token's API rate limit (``CALFLOW_API_RATE_LIMIT``), shared with MCP."""
     runners: dict[str, Runner] = field(default_factory=dict)
 
     def runner(self, workspace_id: str) -> Runner:
@@ -99,7 +103,8 @@ def require_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller's workspace and token; 401 (error shape) without a valid bearer token."""
+    """The caller's workspace and token; 401 (error shape) without a valid bearer token,
+    429 with ``Retry-After`` past the token's rate limit."""
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None or not credentials.credentials:
         raise ApiError(
@@ -113,7 +118,17 @@ def require_principal(
         raise ApiError(
             401, "UNAUTHENTICATED", "the API token is invalid or revoked", headers=challenge
         )
+    refuse_over_rate(api_state(request).rate, principal)
     return principal
+
+
+def refuse_over_rate(rate: TokenRateLimit, principal: Principal) -> None:
+    """Count one call of ``principal``'s token: ``ApiError`` 429 with ``Retry-After`` past
+    its limit (the REST API and MCP share the count)."""
+    wait = rate.hit(principal.token_id)
+    if wait is not None:
+        message, headers = rate.refusal(wait)
+        raise ApiError(429, "RATE_LIMITED", message, headers=headers)
 
 
 PrincipalDep = Annotated[Principal, Depends(require_principal)]

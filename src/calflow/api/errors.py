@@ -16,9 +16,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from calflow.errors import (
     AuthError,
@@ -75,6 +76,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "The body is too large."),
         (415, "The body's media type is not accepted."),
         (422, "The body, query or path is invalid; details lists each field."),
+        (429, "The token's rate limit is reached (CALFLOW_API_RATE_LIMIT); see Retry-After."),
         (502, "The provider refused the request."),
         (503, "Try again later (Retry-After when known)."),
     )
@@ -200,6 +202,13 @@ def install(app: FastAPI) -> None:
         }.get(exc.status_code, "HTTP_ERROR")
         headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, _: ClientDisconnect) -> Response:
+        # the client went away mid-body (or the server's body timeout dropped it): not
+        # calflow's error, and nobody is left to read an answer
+        log.debug("the client of %s went away before its request was read", request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def crash(_: Request, exc: Exception) -> JSONResponse:

@@ -17,6 +17,7 @@ from calflow.api.replays import ReplayManager
 from calflow.db.engine import open_engine
 from calflow.flowapp.registry import default_registry
 from calflow.integrations import IntegrationStore
+from calflow.server.ratelimit import TokenRateLimit
 from calflow.settings import Settings
 from calflow.vault import Vault
 from calflow.workspaces import TokenStore, WorkspaceStore
@@ -75,6 +76,7 @@ def mount_api(app: FastAPI, settings: Settings, *, store: IntegrationStore | Non
         tokens=TokenStore(engine),
         workspaces=WorkspaceStore(engine),
         replays=ReplayManager(settings),
+        rate=TokenRateLimit(settings.api_rate_limit),
     )
     app.state.api = state
     errors.install(app)

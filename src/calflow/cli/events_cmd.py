@@ -36,6 +36,11 @@ def _inbox() -> Any:
     return Inbox(store.engine, store.workspace_id)
 
 
+def _limit(flag: str, text: str) -> Any:
+    """A ``calflow serve`` flag that overrides the setting it names (unset: the setting)."""
+    return typer.Option(None, flag, help=text, show_default=False)
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
@@ -49,14 +54,60 @@ def serve(
         max=64,
         help="Run workflows in this many child worker processes instead (one per core).",
     ),
+    header_timeout: float = _limit(
+        "--header-timeout",
+        "Seconds a client has to send a request's headers (CALFLOW_HEADER_TIMEOUT_S, default 10).",
+    ),
+    body_timeout: float = _limit(
+        "--body-timeout",
+        "Seconds a client has to send a request's body (CALFLOW_BODY_TIMEOUT_S, default 30).",
+    ),
+    keep_alive: int = _limit(
+        "--keep-alive",
+        "Seconds an idle keep-alive connection stays open (CALFLOW_KEEP_ALIVE_S, default 5).",
+    ),
+    max_connections: int = _limit(
+        "--max-connections", "Open connections (CALFLOW_MAX_CONNECTIONS, default 1000)."
+    ),
+    max_requests: int = _limit(
+        "--max-requests",
+        "Requests in flight; past them 503 with Retry-After (CALFLOW_MAX_REQUESTS, default 256).",
+    ),
+    api_rate_limit: str = _limit(
+        "--api-rate-limit",
+        "Calls per API token, e.g. 20/second;600/minute, empty for none (CALFLOW_API_RATE_LIMIT).",
+    ),
 ) -> None:
-    """Run the calflow server: webhook receiver at /hooks/{integration_id}, and workflows."""
+    """Run the calflow server: webhook receiver at /hooks/{integration_id}, and workflows.
+
+    Its timeouts and limits are in docs/security.md ("Limits"); each flag overrides the
+    CALFLOW_* setting it names."""  # fmt: skip
     import uvicorn
 
+    from calflow.home import prepare_home, warn_loose_modes
+    from calflow.server.admission import ServeLimits
     from calflow.server.app import create_app
+    from calflow.server.protocol import server_config
+    from calflow.settings import get_settings, overridden
+
+    settings = overridden(
+        get_settings(),
+        {
+            "header_timeout_s": header_timeout,
+            "body_timeout_s": body_timeout,
+            "keep_alive_s": keep_alive,
+            "max_connections": max_connections,
+            "max_requests": max_requests,
+            "api_rate_limit": api_rate_limit,
+        },
+    )
+    warn_loose_modes(settings.home)
+    prepare_home(settings)
 
     async def go() -> None:
-        config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning")
+        config = server_config(
+            create_app(settings=settings), host, port, ServeLimits.from_settings(settings)
+        )
         # a long-running server: keep the start-up objects out of every collection and
         # collect the young generation less often (pauses showed in webhook latency tails)
         gc.freeze()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -303,11 +304,15 @@ def worker(
     worker_id: str = typer.Option(None, "--id", help="Stable worker id (default: host name)."),
 ) -> None:
     """Run workflows: dispatch stored events and execute runs (scale out on PostgreSQL)."""
+    from calflow.home import warn_loose_modes
     from calflow.keys.watch import KeyWatch
-    from calflow.workflows.children import watch_parent, yield_cpu_to_parent
+    from calflow.settings import get_settings
+    from calflow.workflows.children import PARENT_ENV, watch_parent, yield_cpu_to_parent
     from calflow.workflows.engine import WorkflowEngine, default_executor_id
 
     yield_cpu_to_parent()
+    if not os.environ.get(PARENT_ENV):  # a child of `calflow serve`: the server warned
+        warn_loose_modes(get_settings().home)
 
     async def go() -> None:
         engine = WorkflowEngine(concurrency=concurrency,

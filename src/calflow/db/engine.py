@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 
 from calflow.errors import ConfigError
+from calflow.home import make_private_dir
 from calflow.settings import Settings, get_settings
 
 __all__ = [
@@ -69,9 +70,9 @@ def get_engine(url: str) -> Engine:
     """Return the engine for ``url``, creating and caching it on first use.
 
     ``postgresql://`` (and ``postgres://``) URLs use the psycopg 3 driver. For
-    a file-backed SQLite URL the parent directory is created, and every
-    connection gets ``journal_mode=WAL``, ``foreign_keys=ON`` and
-    ``busy_timeout=5000``.
+    a file-backed SQLite URL the parent directory is created (0700, if missing) and
+    the file (0600), and every connection gets ``journal_mode=WAL``,
+    ``foreign_keys=ON`` and ``busy_timeout=5000``.
     """
     key = _normalize_url(url)
     with _lock:
@@ -89,8 +90,9 @@ def _create_engine(url: str) -> Engine:
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         path = Path(database).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Created private: it holds encrypted secrets and every booking event.
+        make_private_dir(path.parent)
+        # Created private: it holds encrypted secrets and every booking event (its -wal
+        # and -shm files get this file's mode from SQLite).
         path.touch(mode=0o600, exist_ok=True)
     engine = create_engine(url)
     _configure_sqlite(engine)

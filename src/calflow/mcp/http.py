@@ -28,17 +28,22 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from calflow.integrations import IntegrationStore
 from calflow.mcp.server import WORKSPACE_SCOPE_KEY, CalflowMCP
+from calflow.server.ratelimit import TokenRateLimit
 from calflow.workspaces import Principal, TokenStore
 
 PATH = "/mcp"
 
 
-async def error_response(send: Send, status: int, code: str, message: str) -> None:
-    """calflow's error JSON, ``{"error": {"code", "message"}}``, with ``status``."""
+async def error_response(
+    send: Send, status: int, code: str, message: str, extra: dict[str, str] | None = None
+) -> None:
+    """calflow's error JSON, ``{"error": {"code", "message"}}``, with ``status`` (and the
+    ``extra`` headers)."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in (extra or {}).items()),
     ]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="calflow"'))
@@ -60,11 +65,13 @@ def bearer(scope: Scope) -> str | None:
 
 
 class TokenGate:
-    """ASGI middleware: 401 without a valid workspace token; the workspace in the scope."""
+    """ASGI middleware: 401 without a valid workspace token, 429 past its rate limit
+    (counted with the REST API's); the workspace in the scope."""
 
-    def __init__(self, app: ASGIApp, tokens: TokenStore) -> None:
+    def __init__(self, app: ASGIApp, tokens: TokenStore, rate: TokenRateLimit) -> None:
         self.app = app
         self.tokens = tokens
+        self.rate = rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,6 +84,11 @@ class TokenGate:
         principal: Principal | None = await asyncio.to_thread(self.tokens.verify, token)
         if principal is None:
             await _unauthorized(send, "the API token is invalid or revoked")
+            return
+        wait = self.rate.hit(principal.token_id)
+        if wait is not None:
+            message, headers = self.rate.refusal(wait)
+            await error_response(send, 429, "RATE_LIMITED", message, headers)
             return
         scope = dict(scope)
         scope[WORKSPACE_SCOPE_KEY] = principal.workspace_id
@@ -120,14 +132,15 @@ class Sessions:
         await self.manager.handle_request(scope, receive, send)
 
 
-def mount_mcp(app: Any, store: IntegrationStore) -> CalflowMCP:
-    """Serve MCP at ``/mcp`` of ``app`` (a FastAPI/Starlette app) on ``store``'s database.
+def mount_mcp(app: Any, store: IntegrationStore, rate: TokenRateLimit) -> CalflowMCP:
+    """Serve MCP at ``/mcp`` of ``app`` (a FastAPI/Starlette app) on ``store``'s database,
+    each token limited by ``rate`` (the REST API's limiter: one count per token).
 
     Adds the route and wraps the app's lifespan with the SDK session manager's.
     """
     mcp_app = CalflowMCP(store.engine, store.vault)
     sessions = Sessions(mcp_app)
-    endpoint = TokenGate(sessions, TokenStore(store.engine))
+    endpoint = TokenGate(sessions, TokenStore(store.engine), rate)
     app.router.routes.append(Route(PATH, endpoint=endpoint, methods=["GET", "POST", "DELETE"]))
     inner: Lifespan = app.router.lifespan_context
 

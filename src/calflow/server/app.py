@@ -39,7 +39,7 @@ def create_app(store: IntegrationStore | None = None, settings: Settings | None 
     # the REST API under /api/v1, and the one error shape for every route
     mount_api(app, settings, store=store)
     # MCP (AI agents) at /mcp, authenticated with the same workspace tokens
-    mount_mcp(app, store)
+    mount_mcp(app, store, app.state.api.rate)
     # the web console at / (index.html and /assets/…; plain routes, not in the OpenAPI)
     mount_console(app)
 

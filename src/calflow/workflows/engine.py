@@ -19,6 +19,7 @@ from typing import Any
 
 from dbos import DBOS
 
+from calflow.home import prepare_home
 from calflow.integrations import IntegrationStore
 from calflow.netpolicy import operator_allowance
 from calflow.settings import Settings, get_settings
@@ -82,7 +83,7 @@ class WorkflowEngine:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        prepare_home(self.settings)  # 0700, and dbos.sqlite made 0600 before DBOS opens it
         services_mod.install(self.services)
         config = dbos_config(self.settings, self.executor_id)
         await asyncio.to_thread(lambda: DBOS(config=config))  # type: ignore[arg-type]
