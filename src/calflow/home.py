@@ -3,12 +3,12 @@
 It holds encrypted secrets, their key and every booking event. calflow makes each
 file there with an explicit mode instead of trusting the umask: ``calflow.db``
 (``calflow.db.engine``), ``dbos.sqlite`` (made here before DBOS opens it), the key file
-and its lock (``calflow.keys.keyfile``), ``<db>-writer.lock`` and ``dispatch.lock``
-(``os.open(…, 0o600)``). SQLite gives a database's ``-wal`` and ``-shm`` files the mode
-of the database file, so they follow. A home made before, or by hand, with looser
-modes is not changed behind the operator's back: :func:`warn_loose_modes` names each
-path, its mode and the ``chmod`` that fixes it, in the log and on stderr, when
-``calflow serve`` or ``calflow worker`` starts.
+and its lock (``calflow.keys.keyfile``), ``<db>-writer.lock``, ``<db>-writer-queue.lock``
+and ``dispatch.lock`` (``os.open(…, 0o600)``). SQLite gives a database's ``-wal`` and
+``-shm`` files the mode of the database file, so they follow. A home made before, or
+by hand, with looser modes is not changed behind the operator's back:
+:func:`warn_loose_modes` names each path, its mode and the ``chmod`` that fixes it, in
+the log and on stderr, when ``calflow serve`` or ``calflow worker`` starts.
 """
 
 from __future__ import annotations

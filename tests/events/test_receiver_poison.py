@@ -148,7 +148,9 @@ def strict_json(content: bytes) -> Any:
 def ws(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
     name = "sqlite_url" if request.param == "sqlite" else "isolated_pg_url"
     url = str(request.getfixturevalue(name))
-    config = Settings(home=tmp_path, database_url=url)
+    # no API rate limit: the fuzzer reads every path after each delivery, faster than a
+    # client should (tests/security/test_rate_limit.py tests the limit)
+    config = Settings(home=tmp_path, database_url=url, api_rate_limit="")
     store = IntegrationStore.default(config)
     cc = store.add("cal_com", "cc", {}, {"api_key": "cal_live_x", "webhook_secret": SECRET})
     sc = store.add("savvycal", "sc", {}, {"token": "pt_x", "webhook_secret": SECRET})
