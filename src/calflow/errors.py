@@ -6,12 +6,24 @@
 - ``RetryableError``: try again later, after ``retry_after`` seconds when known.
 - ``FatalProviderError``: the provider refused for good; ``status`` and ``body`` say why.
 - ``NotFoundError``: the named thing (app, action, integration…) does not exist.
+
+A ``ValidationError``'s message and each field's path and message quote at most
+``QUOTE_MAX`` characters (:func:`clip`): an error never echoes a large input back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+QUOTE_MAX = 300
+
+
+def clip(text: str, limit: int = QUOTE_MAX) -> str:
+    """``text``, cut to ``limit`` characters with how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
 class CalflowError(Exception):
@@ -53,6 +65,10 @@ class FieldError:
     message: str
     rule: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", clip(self.path))
+        object.__setattr__(self, "message", clip(self.message))
+
     def to_dict(self) -> dict[str, str]:
         return {"path": self.path, "message": self.message, "rule": self.rule}
 
@@ -63,7 +79,7 @@ class ValidationError(CalflowError):
     code = "VALIDATION_ERROR"
 
     def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
-        super().__init__(message)
+        super().__init__(clip(message))
         self.errors: list[FieldError] = list(errors or [])
 
     def __str__(self) -> str:

@@ -39,7 +39,7 @@ from calflow.api.models import (
     WorkflowToggled,
 )
 from calflow.errors import CalflowError, FieldError, NotFoundError, ValidationError
-from calflow.workflows import lifecycle
+from calflow.workflows import documents, lifecycle
 from calflow.workflows.definition import load_text, schema
 from calflow.workflows.store import StoredWorkflow
 
@@ -60,7 +60,8 @@ DOCUMENT_BODY: dict[str, Any] = {
 
 
 async def _document(request: Request) -> Any:
-    """The definition document in the body: JSON, or YAML by its media type."""
+    """The definition document in the body: JSON, or YAML by its media type, parsed off
+    the event loop within the document limits (:mod:`calflow.workflows.documents`)."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     body = await request.body()
     try:
@@ -68,10 +69,10 @@ async def _document(request: Request) -> Any:
     except UnicodeDecodeError:
         raise ValidationError("the body is not UTF-8 text", [FieldError("", "not UTF-8")]) from None
     if media in YAML_TYPES:
-        raw = load_text(text, "the body")
+        raw = await asyncio.to_thread(load_text, text, "the body")
     elif media in ("", "application/json") or media.endswith("+json"):
         try:
-            raw = json.loads(text)
+            raw = await asyncio.to_thread(documents.load_json, text, "the body")
         except ValueError as exc:
             raise ApiError(
                 422, "BAD_JSON", f"the body is not JSON: {exc}", [FieldError("", str(exc))]

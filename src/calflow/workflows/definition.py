@@ -20,7 +20,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 
 from calflow.errors import FieldError, NotFoundError, ValidationError
@@ -30,7 +29,7 @@ from calflow.events.normalize.savvycal import TYPE_KINDS
 from calflow.flowapp.action import Action
 from calflow.flowapp.model import SKIPPED_ROUTE as SKIPPED
 from calflow.flowapp.registry import Registry, default_registry
-from calflow.workflows import template_check, templates
+from calflow.workflows import documents, template_check, templates
 from calflow.workflows.schema_errors import DURATION_HINT, schema_problems
 from calflow.workflows.suggest import did_you_mean
 
@@ -162,28 +161,10 @@ class WorkflowDef:
         return next(i for i, s in enumerate(self.steps) if s.id == step_id)
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false (so a step's ``on:`` stays a key, not True)."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(  # type: ignore[no-untyped-call]
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
 def load_text(text: str, where: str = "definition") -> Any:
-    """A YAML or JSON document (JSON is YAML); syntax errors name the line."""
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ValidationError(f"{where} is not valid YAML or JSON{at}: {problem}") from exc
+    """A YAML or JSON document (JSON is YAML) within the document limits
+    (:mod:`calflow.workflows.documents`); syntax errors name the line."""
+    return documents.load_yaml(text, where)
 
 
 Check = Callable[[Mapping[str, Any]], list[FieldError]]
@@ -213,7 +194,8 @@ def parse(
         raise ValidationError("a workflow definition is an object with name, trigger and steps")
     problems = schema_problems(_validator(), raw)
     broken = {p.path for p in problems}
-    problems += _semantic_problems(raw, registry or default_registry(), applying, broken)
+    with template_check.trials():
+        problems += _semantic_problems(raw, registry or default_registry(), applying, broken)
     problems += also(raw) if also is not None else []
     if problems:
         raise ValidationError(f"workflow {raw.get('name', '?')!r} is invalid", problems)
@@ -303,7 +285,10 @@ def _trigger_problems(
         except templates.TemplateProblem as exc:
             problems.append(FieldError("trigger.when", str(exc), "template"))
         else:
-            found = template_check.expression_problems(trigger["when"]) if applying else []
+            found = []
+            if applying:
+                found = template_check.expression_problems(trigger["when"])
+                found += template_check.limit_problems(trigger["when"], expression=True)
             problems += [FieldError("trigger.when", m, "template") for m in found]
     return problems
 
@@ -450,6 +435,7 @@ def _template_problems(
             continue
         if steps is not None:
             found = template_check.template_problems(text, earlier, steps)
+            found += template_check.limit_problems(text)
         else:
             later = sorted(templates.referenced_steps(text) - set(earlier))
             found = [f"reads steps.{ref}, which is not an earlier step" for ref in later]

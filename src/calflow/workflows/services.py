@@ -158,7 +158,10 @@ class Services:
         rendered: Any = None
         row_id: int | None = None
         try:
-            rendered, integration_ref = render_input(step, ctx)
+            if templates.loops(step.get("input")):
+                rendered, integration_ref = await asyncio.to_thread(render_input, step, ctx)
+            else:
+                rendered, integration_ref = render_input(step, ctx)
             integration = None
             if integration_ref:
                 integration = await asyncio.to_thread(self.integration, integration_ref)

@@ -13,11 +13,21 @@ under ``steps.<id>`` for an earlier step (its output data), variables the templa
 itself (``{% set %}``, macro parameters; ``{% for a in attendees %}`` gives ``a`` an
 attendee's fields). Time zone literals given to ``local()`` (``local("Europe/Paris")``,
 ``local(attendee.time_zone or "UTC")``) must be zones ``zoneinfo`` knows.
+
+A template that breaks a render limit whatever the booking (``{{ 'x' * 10**9 }}``, two
+nested ``range(10000)`` loops) is found by :func:`limit_problems`, which renders it once
+on a sample booking; only a broken limit is reported from that render (anything else
+depends on data the sample does not have). The trial renders of one document share
+``TRIAL_CPU_S`` of CPU time (:func:`trials`); past that, the limits still hold when the
+step runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -30,7 +40,10 @@ from calflow.events.model import BookingEvent, EventType, Person
 from calflow.workflows import templates
 from calflow.workflows.suggest import did_you_mean, is_zone, zone
 
-__all__ = ["expression_problems", "template_problems"]
+__all__ = ["expression_problems", "limit_problems", "template_problems", "trials"]
+
+TRIAL_CPU_S = 2.0
+_TRIALS_UNTIL: ContextVar[float | None] = ContextVar("calflow_template_trials", default=None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +87,49 @@ def _roots() -> Mapping[str, _Shape]:
     for name in templates.environment().globals:  # range, dict, namespace…
         roots.setdefault(name, _ANY)
     return roots
+
+
+@lru_cache(maxsize=1)
+def _sample() -> Mapping[str, Any]:
+    """A booking as a provider sends it, for the trial renders."""
+    at = datetime(2030, 1, 7, 9, tzinfo=UTC)
+    person = Person(name="Ada Lovelace", email="ada@example.com", phone="+15005550006",
+                    time_zone="Europe/London", language="en")  # fmt: skip
+    event = BookingEvent(
+        provider="cal_com", kind="created", booking_uid="uid-sample", source="webhook",
+        occurred_at=at, received_at=at, original_type="BOOKING_CREATED", start=at,
+        end=at.replace(hour=10), status="accepted", title="Intro call",
+        event_type=EventType("1", "intro", "Intro call"), organizer=person,
+        attendees=(person,), location="https://cal.com/video/x", integration_id="int_x",
+    )  # fmt: skip
+    return templates.context(event, {}, at)
+
+
+@contextmanager
+def trials() -> Iterator[None]:
+    """The trial renders inside share ``TRIAL_CPU_S`` of this thread's CPU time."""
+    token = _TRIALS_UNTIL.set(time.thread_time() + TRIAL_CPU_S)
+    try:
+        yield
+    finally:
+        _TRIALS_UNTIL.reset(token)
+
+
+def limit_problems(text: str, *, expression: bool = False) -> list[str]:
+    """The limit ``text`` breaks when rendered on a sample booking, if any."""
+    until = _TRIALS_UNTIL.get()
+    if until is not None and time.thread_time() > until:
+        return []
+    try:
+        if expression:
+            templates.evaluate(text, dict(_sample()), "")
+        else:
+            templates.render(text, dict(_sample()), "")
+    except templates.TemplateLimit as exc:
+        return [f"breaks a template limit: {str(exc).removeprefix(': ')}"]
+    except Exception:  # data the sample does not have: known when the step runs
+        return []
+    return []
 
 
 def template_problems(text: str, earlier: Sequence[str], steps: Sequence[str]) -> list[str]:

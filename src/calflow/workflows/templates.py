@@ -13,27 +13,33 @@ The context a template sees:
 Filters: ``local(tz, fmt)`` formats a datetime in a time zone (``{{ booking.start |
 local(attendee.time_zone, "%a %d %b %H:%M") }}``; DST-correct), ``iso`` and
 ``duration`` (minutes between two datetimes: ``booking | duration``).
+
+Every render keeps the limits of :mod:`calflow.workflows.template_limits` (a render
+that breaks one raises :class:`TemplateLimit`, a :class:`TemplateProblem` naming the
+field and the limit); Jinja's ``lipsum`` is not offered (it loops in Python for as long
+as it is asked to).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, nodes
 from jinja2.environment import TemplateExpression
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from calflow.events.model import BookingEvent, Person
+from calflow.workflows import template_limits as limits
+from calflow.workflows.template_limits import TemplateLimit as TemplateLimit
+from calflow.workflows.template_limits import TemplateProblem as TemplateProblem
 
 DEFAULT_FORMAT = "%a %d %b %Y %H:%M %Z"
-
-
-class TemplateProblem(Exception):
-    """A template that does not compile or cannot be rendered; the message says why."""
+_T = TypeVar("_T")
 
 
 def _aware(value: Any) -> datetime:
@@ -68,21 +74,45 @@ def _duration(booking: Mapping[str, Any]) -> int:
 
 
 class _Environment(ImmutableSandboxedEnvironment):
-    """Keys before attributes: ``steps.get`` is the step named get, not ``dict.get``."""
+    """Keys before attributes: ``steps.get`` is the step named get, not ``dict.get``;
+    operators, calls and compiled trees go through the template limits' checks."""
+
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping) and attribute in obj:
             return obj[attribute]
         return super().getattr(obj, attribute)
 
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        limits.check_binop(operator, left, right)
+        return limits.checked(self.binop_table[operator](left, right))
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        args = limits.check_call(__obj, args, kwargs)
+        return limits.checked(super().call(__context, __obj, *args, **kwargs))
+
+    def _generate(
+        self,
+        source: nodes.Template,
+        name: str | None,
+        filename: str | None,
+        defer_init: bool = False,
+    ) -> str:
+        return super()._generate(limits.instrument(source), name, filename, defer_init)
+
 
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
-    """The one sandboxed environment: no attribute tricks, undefined names are errors."""
+    """The one sandboxed environment: no attribute tricks, undefined names are errors,
+    every render within the template limits."""
     env = _Environment(undefined=StrictUndefined, autoescape=False)
     env.filters["local"] = _local
     env.filters["iso"] = _iso
     env.filters["duration"] = _duration
+    env.filters = limits.checked_filters(env.filters)
+    env.globals.pop("lipsum", None)
+    env.globals["range"] = limits.checked_range
     return env
 
 
@@ -99,6 +129,30 @@ def _expression(text: str) -> TemplateExpression:
 
 def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text
+
+
+_LOOPING = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.Call, nodes.FilterBlock)
+
+
+@lru_cache(maxsize=2048)
+def _loops(text: str) -> bool:
+    try:
+        return any(True for _ in environment().parse(text).find_all(_LOOPING))
+    except TemplateSyntaxError:
+        return False
+
+
+def loops(value: Any) -> bool:
+    """Whether a template in ``value`` has loops, macros or calls: its render may take
+    up to the limits' CPU time, so the engine renders it off its event loop; the others
+    (fields and filters) take microseconds and render in place."""
+    if isinstance(value, str):
+        return is_template(value) and _loops(value)
+    if isinstance(value, Mapping):
+        return any(loops(v) for v in value.values())
+    if isinstance(value, list):
+        return any(loops(v) for v in value)
+    return False
 
 
 def check(text: str) -> None:
@@ -126,32 +180,60 @@ def referenced_steps(text: str) -> set[str]:
 
 
 def render(value: Any, context: Mapping[str, Any], where: str = "input") -> Any:
-    """``value`` with every template string rendered (dicts and lists walked)."""
+    """``value`` with every template string rendered (dicts and lists walked), each
+    within the template limits and all of them within ``MAX_INPUT`` characters."""
+    used = [0]
+    out = _render(value, context, where, used)
+    if used[0] > limits.MAX_INPUT:
+        raise TemplateLimit(f"{where}: more than {limits.MAX_INPUT:,} characters rendered")
+    return out
+
+
+def _render(value: Any, context: Mapping[str, Any], where: str, used: list[int]) -> Any:
     if isinstance(value, str):
         if not is_template(value):
             return value
-        try:
-            return _template(value).render(context)
-        except TemplateProblem as exc:
-            raise TemplateProblem(f"{where}: {exc}") from exc
-        except TemplateError as exc:
-            raise TemplateProblem(f"{where}: {exc.message or exc}") from exc
-        except (TypeError, ValueError, ArithmeticError) as exc:
-            raise TemplateProblem(f"{where}: {exc}") from exc
+        text = _guarded(where, lambda: _render_text(value, context))
+        used[0] += len(text)
+        return text
     if isinstance(value, Mapping):
-        return {k: render(v, context, f"{where}.{k}") for k, v in value.items()}
+        return {k: _render(v, context, f"{where}.{k}", used) for k, v in value.items()}
     if isinstance(value, list):
-        return [render(v, context, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_render(v, context, f"{where}[{i}]", used) for i, v in enumerate(value)]
     return value
 
 
+def _render_text(text: str, context: Mapping[str, Any]) -> str:
+    template = _template(text)  # compiled outside the budget
+    with limits.budget():
+        return limits.output_limit(template.generate(context))
+
+
 def evaluate(expression: str, context: Mapping[str, Any], where: str = "when") -> bool:
-    """A Jinja expression's truth value."""
+    """A Jinja expression's truth value, within the template limits."""
+
+    def run() -> bool:
+        compiled = _expression(expression)
+        with limits.budget():
+            return bool(compiled(**context))
+
+    return _guarded(where, run)
+
+
+def _guarded(where: str, run: Callable[[], _T]) -> _T:
+    """``run()``, its errors as :class:`TemplateProblem` (or :class:`TemplateLimit`)
+    whose message starts with ``where``."""
     try:
-        return bool(_expression(expression)(**context))
+        return run()
+    except TemplateLimit as exc:
+        raise TemplateLimit(f"{where}: {exc}") from None
+    except TemplateProblem as exc:
+        raise TemplateProblem(f"{where}: {exc}") from exc
+    except RecursionError:
+        raise TemplateLimit(f"{where}: calls nested too deeply") from None
     except TemplateError as exc:
         raise TemplateProblem(f"{where}: {exc.message or exc}") from exc
-    except (TypeError, ValueError, ArithmeticError) as exc:
+    except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
         raise TemplateProblem(f"{where}: {exc}") from exc
 
 
