@@ -2,7 +2,9 @@
 bomb is stopped.
 
 Baseline, in the same run: the same templates rendered by Jinja's own
-``ImmutableSandboxedEnvironment`` with calflow's filters (no limits, no hooks). Then
+``ImmutableSandboxedEnvironment`` with calflow's filters (no limits, no hooks), and the
+round trip of one render sent to a one-process pool (what rendering in a killable child
+would cost per field). Then
 each attack of issue #16 is rendered through calflow's bounded renderer, and the time
 and peak memory until it is refused are printed (the unbounded baseline is not run on
 these: it takes seconds to minutes and gigabytes).
@@ -16,6 +18,7 @@ import argparse
 import json
 import time
 import tracemalloc
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +76,10 @@ def _plain() -> ImmutableSandboxedEnvironment:
     return env
 
 
+def _render_first(_: int) -> str:
+    return str(templates.render(NORMAL[0], _context()))
+
+
 def _per_render_us(render: Any, n: int) -> float:
     best = float("inf")
     for _ in range(3):
@@ -99,6 +106,10 @@ def main() -> None:
         out["normal"].append({"template": text[:40], "jinja_us": round(base, 2),
                               "calflow_us": round(ours, 2),
                               "ratio": round(ours / base, 2)})  # fmt: skip
+    with ProcessPoolExecutor(1) as pool:
+        pool.submit(_render_first, 0).result()
+        hop = _per_render_us(lambda: pool.submit(_render_first, 0).result(), max(args.n // 10, 1))
+    out["process_pool_round_trip_us"] = round(hop, 1)
     for name, text in ATTACKS.items():
         tracemalloc.start()
         start = time.perf_counter()
@@ -115,6 +126,7 @@ def main() -> None:
     for row in out["normal"]:
         print(f"normal {row['template']!r:44} jinja {row['jinja_us']:7.2f} us  "
               f"calflow {row['calflow_us']:7.2f} us  ratio {row['ratio']}")  # fmt: skip
+    print(f"one render in a process pool (round trip): {hop:.1f} us")
     for name, row in out["attacks"].items():
         print(f"attack {name:34} refused after {row['refused_after_ms']:7.1f} ms, "
               f"peak {row['peak_mb']:6.2f} MB: {row['error']}")  # fmt: skip
