@@ -34,7 +34,7 @@ from db_fixtures import (
 
 __all__ = ["clean_calflow_env", "isolated_pg_url", "pg_database_url", "pg_fresh_url", "sqlite_url"]
 
-HEAD = "0009"
+HEAD = "0010"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -71,6 +71,29 @@ class Settings(BaseSettings):
     (``100/minute``, several separated by ``;``); empty for none. Past it 429 with
     ``Retry-After``. Counted in the serving process (``calflow.server.ratelimit``)."""
 
+    keep_runs: str = "30d"
+    """Finished runs (succeeded, failed, cancelled; action runs too) and their step
+    traces are pruned this long after they finished; ``0`` or ``forever`` keeps them."""
+    keep_events: str = "30d"
+    """Events are pruned this long after they were received, once no run refers to them
+    (waiting runs keep theirs)."""
+    keep_deliveries: str = "7d"
+    """Duplicate delivery records (a retry, the webhook of calflow's own booking) are
+    pruned this long after they arrived; the event keeps counting them."""
+    keep_replays: str = "30d"
+    """Replay jobs that are not running, with their per-item outcomes, are pruned this
+    long after they last changed."""
+    prune_every_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    """How often ``calflow serve`` and ``calflow worker`` prune (``calflow.retention``)."""
+
+    @field_validator("keep_runs", "keep_events", "keep_deliveries", "keep_replays")
+    @classmethod
+    def _an_age(cls, value: str) -> str:
+        from calflow.retention import parse_age
+
+        parse_age(value)
+        return value
+
     @field_validator("allow_private", "api_rate_limit")
     @classmethod
     def _parses(cls, value: str, info: ValidationInfo) -> str:

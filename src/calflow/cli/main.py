@@ -15,6 +15,7 @@ from calflow.cli.integrations_cmd import integrations_app
 from calflow.cli.keys_cmd import keys_app
 from calflow.cli.mcp_cmd import mcp_app
 from calflow.cli.output import EXIT_FAILURE, EXIT_USAGE, show_error
+from calflow.cli.prune_cmd import prune_cmd
 from calflow.cli.replay_cmd import replay, replays_app
 from calflow.cli.sandbox_cmd import sandbox
 from calflow.cli.tokens_cmd import tokens_app, workspaces_app
@@ -46,6 +47,7 @@ app.command("demo")(demo)
 app.command("replay")(replay)
 app.command("serve")(serve)
 app.command("worker")(worker)
+app.command("prune")(prune_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

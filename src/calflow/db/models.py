@@ -225,7 +225,10 @@ class EventDeliveryRow(Base):
     """One arrival of a booking change: which source, when, and whether it was a duplicate."""
 
     __tablename__ = "event_deliveries"
-    __table_args__ = (Index("ix_event_deliveries_event_id", "event_id"),)
+    __table_args__ = (
+        Index("ix_event_deliveries_event_id", "event_id"),
+        Index("ix_event_deliveries_received_at", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(40), ForeignKey("events.id", ondelete="CASCADE"))
@@ -292,6 +295,8 @@ class RunRow(Base):
         Index("ix_runs_workspace_id_booking_uid", "workspace_id", "booking_uid"),
         Index("ix_runs_workspace_id_status", "workspace_id", "status"),
         Index("ix_runs_status_next_due_at", "status", "next_due_at"),
+        Index("ix_runs_event_id", "event_id"),
+        Index("ix_runs_status_finished_at", "status", "finished_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

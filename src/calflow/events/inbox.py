@@ -7,7 +7,9 @@ undispatched events), so an event acknowledged to its sender survives a crash ri
 after. A later arrival of the same change (a webhook retry, the provider's webhook
 for a booking calflow itself made, a replay) is recorded as a duplicate delivery of
 the same event and fills in what the stored event lacked (attendee phones, titles…); it is never
-processed twice.
+processed twice. The event counts every delivery (``deliveries``); the first
+``KEPT_DELIVERIES`` of them are also kept as rows (source, reference, time), so a flood
+of copies of one change grows a counter, not the database.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ from calflow.events.ordering import (
     judge,
     seat_uid,
 )
+
+KEPT_DELIVERIES = 10
+"""Deliveries of one event kept as rows; later ones are only counted on the event."""
 
 
 @dataclass(frozen=True)
@@ -141,8 +146,9 @@ class Inbox:
         )
         duplicate = created is None
         stale = False
+        seen = 0
         if created is None:
-            event_id, data = w.select_event(self.workspace_id, key)
+            event_id, data, seen = w.select_event(self.workspace_id, key)
             merged = _fill_missing(data, event)
             if merged is None:
                 w.execute(sql.COUNT_DUPLICATE, {"id": event_id})
@@ -154,6 +160,8 @@ class Inbox:
             stale = not verdict.applies
             if stale:
                 w.execute(sql.MARK_STALE, {"id": event_id, "reason": (verdict.reason or "")[:300]})
+        if seen >= KEPT_DELIVERIES:  # a flood of copies: counted on the event, not stored
+            return Published(event_id, key, duplicate, stale)
         w.execute(
             sql.INSERT_DELIVERY,
             {

@@ -37,7 +37,8 @@ INSERT_EVENT: TextClause = text(
 )
 
 _SELECT_EVENT = """
-    SELECT id, data FROM events WHERE workspace_id = :workspace_id AND dedupe_key = :dedupe_key
+    SELECT id, data, deliveries FROM events
+    WHERE workspace_id = :workspace_id AND dedupe_key = :dedupe_key
 """
 SELECT_EVENT = {
     "sqlite": text(_SELECT_EVENT).columns(data=JSONDocument),
@@ -123,13 +124,14 @@ class Writer:
         row = self._raw(INSERT_EVENT.text, params).fetchone()
         return None if row is None else str(row[0])
 
-    def select_event(self, workspace_id: str, dedupe_key: str) -> tuple[str, dict[str, Any]]:
+    def select_event(self, workspace_id: str, dedupe_key: str) -> tuple[str, dict[str, Any], int]:
+        """The stored event's id, data and count of deliveries so far."""
         params = {"workspace_id": workspace_id, "dedupe_key": dedupe_key}
         if self.pg:
             row = self.conn.execute(SELECT_EVENT["postgresql"], params).one()
-            return str(row.id), dict(row.data)
+            return str(row.id), dict(row.data), int(row.deliveries)
         found = self._raw(_SELECT_EVENT, params).fetchone()
-        return str(found[0]), json.loads(found[1])
+        return str(found[0]), json.loads(found[1]), int(found[2])
 
     def execute(self, statement: TextClause, params: dict[str, Any]) -> None:
         if self.pg:

@@ -22,6 +22,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from calflow.durations import seconds as seconds
 from calflow.errors import FieldError, NotFoundError, ValidationError
 from calflow.events.model import KINDS, SOURCES
 from calflow.events.normalize.calcom import TRIGGER_KINDS
@@ -30,12 +31,9 @@ from calflow.flowapp.action import Action
 from calflow.flowapp.model import SKIPPED_ROUTE as SKIPPED
 from calflow.flowapp.registry import Registry, default_registry
 from calflow.workflows import documents, template_check, templates
-from calflow.workflows.schema_errors import DURATION_HINT, schema_problems
+from calflow.workflows.schema_errors import schema_problems
 from calflow.workflows.suggest import did_you_mean
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 END = "end"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,79}")
 _STEP_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -43,13 +41,6 @@ _STEP_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 def registry_apps(registry: Registry) -> set[str]:
     return {app.key for app in registry.apps}
-
-
-def seconds(text: str) -> float:
-    """``"24h"`` → 86400.0, ``"1d12h"`` → 129600.0 (parts add up)."""
-    if _DURATION.match(text) is None:
-        raise ValueError(f"not a duration: {text!r} ({DURATION_HINT})")
-    return sum(float(n) * _UNITS[unit] for n, unit in _DURATION_PART.findall(text))
 
 
 @lru_cache(maxsize=1)

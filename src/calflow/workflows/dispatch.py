@@ -51,6 +51,7 @@ from calflow.db.engine import write_transaction
 from calflow.db.models import EventRow, IntegrationRow
 from calflow.db.types import utcnow
 from calflow.events.model import BookingEvent
+from calflow.retention import Pruner
 from calflow.workflows.executor import initial_state
 from calflow.workflows.following import MOVES
 from calflow.workflows.matching import matches
@@ -76,8 +77,12 @@ class Dispatcher:
         on_runs: Callable[[], None] | None = None,
         lock_path: Path | None = None,
         slice_s: float = WORKSPACE_SLICE_S,
+        pruner: Pruner | None = None,
     ) -> None:
         self.svc = svc
+        self.pruner = pruner
+        """Retention pruning, a few chunks after a batch when due (``calflow.retention``):
+        done by the one process that dispatches, under its lock."""
         self.batch = batch
         self.slice_s = slice_s
         self.on_runs = on_runs
@@ -119,12 +124,24 @@ class Dispatcher:
             if pg and not await asyncio.to_thread(_lock, conn, "SELECT pg_try_advisory_lock(:k)"):
                 return 0
             try:
-                return await self._batch(conn)
+                handled = await self._batch(conn)
+                if self.pruner is not None and self.pruner.due():
+                    await self._prune(self.pruner)
+                return handled
             finally:
                 if pg:
                     await asyncio.to_thread(_lock, conn, "SELECT pg_advisory_unlock(:k)")
         finally:
             await asyncio.to_thread(conn.close)
+
+    async def _prune(self, pruner: Pruner) -> None:
+        try:
+            pruned = await asyncio.to_thread(pruner.step)
+        except Exception as exc:  # retention must never stop dispatching
+            log.error("pruning failed (will retry): %s: %s", type(exc).__name__, exc)
+            return
+        if pruned.total():
+            log.info("pruned %s", {k: v for k, v in pruned.to_dict().items() if v and k != "done"})
 
     def _pending(self, conn: Connection) -> list[Any]:
         """The next undispatched events, the workspaces' in turn, without their (costly to

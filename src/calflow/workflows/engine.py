@@ -22,6 +22,7 @@ from dbos import DBOS
 from calflow.home import prepare_home
 from calflow.integrations import IntegrationStore
 from calflow.netpolicy import operator_allowance
+from calflow.retention import Ages, Pruner
 from calflow.settings import Settings, get_settings
 from calflow.workflows import services as services_mod
 from calflow.workflows.dispatch import Dispatcher
@@ -78,6 +79,12 @@ class WorkflowEngine:
             self.services,
             on_runs=self.scheduler.nudge,
             lock_path=self.settings.home / "dispatch.lock",
+            pruner=Pruner(
+                self.store.engine,
+                Ages.from_settings(self.settings),
+                every_s=self.settings.prune_every_s,
+                dbos=True,
+            ),
         )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

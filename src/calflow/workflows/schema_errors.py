@@ -16,12 +16,12 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
+from calflow.durations import DURATION_HINT
 from calflow.errors import FieldError
 from calflow.workflows.suggest import did_you_mean
 
 __all__ = ["DURATION_HINT", "schema_problems"]
 
-DURATION_HINT = "a duration looks like 24h, 90m, 1d12h"
 _SHAPE_RULES = ("type", "const", "enum")
 
 
