@@ -3,8 +3,11 @@
 A URL is refused when its scheme is not http(s), when it carries credentials, or when
 its host is, or resolves to, an address that is not globally routable: loopback,
 private (RFC 1918, unique-local IPv6), link-local (including the cloud metadata address
-169.254.169.254), shared (CGNAT), multicast, reserved or unspecified. IPv4-mapped and
-NAT64-style IPv6 forms are unwrapped first, so ``[::ffff:127.0.0.1]`` is loopback too.
+169.254.169.254), shared (CGNAT), multicast, reserved or unspecified. The IPv6 forms
+that carry an IPv4 address (mapped, compatible, 6to4, Teredo, NAT64) are judged by that
+address, so ``[::ffff:127.0.0.1]``, ``[::127.0.0.1]`` and ``64:ff9b::a9fe:a9fe`` are
+refused too (:func:`refusal`, which the connect-time guard of :mod:`calflow.net.guard`
+shares).
 ``allow_private`` turns the address check off (local receivers, the sandbox).
 """
 
@@ -18,27 +21,59 @@ from urllib.parse import urlsplit
 
 from calflow.errors import FieldError, ValidationError
 
-__all__ = ["check_url", "check_url_sync", "is_public_address"]
+__all__ = ["check_url", "check_url_sync", "is_public_address", "refusal"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _unwrap(addr: IPAddress) -> IPAddress:
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_COMPAT = ipaddress.IPv6Network("::/96")
+
+
+def _embedded(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form carries, if it is one of those forms."""
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if addr.teredo is not None:
+        return addr.teredo[1]
+    if any(addr in net for net in _NAT64):
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    if addr in _COMPAT and int(addr) > 1:
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return None
+
+
+def refusal(address: str) -> str | None:
+    """Why ``address`` (an IP literal) is not public, or None when it is."""
+    try:
+        addr: IPAddress = ipaddress.ip_address(address.split("%", 1)[0].strip("[]"))
+    except ValueError:
+        return "not an IP address"
     if isinstance(addr, ipaddress.IPv6Address):
-        if addr.ipv4_mapped is not None:
-            return addr.ipv4_mapped
-        if addr.sixtofour is not None:
-            return addr.sixtofour
-    return addr
+        inner = _embedded(addr)
+        if inner is not None:
+            why = refusal(str(inner))
+            return f"{why}, inside an IPv6 form ({address})" if why else None
+    for test, why in (
+        ("is_loopback", "a loopback address"),
+        ("is_link_local", "a link-local address (as the cloud metadata address is)"),
+        ("is_multicast", "a multicast address"),
+        ("is_unspecified", "the unspecified address"),
+        ("is_private", "a private address"),
+        ("is_reserved", "a reserved address"),
+    ):
+        if getattr(addr, test):
+            return why
+    if not addr.is_global:
+        return "not a public address (shared or reserved)"
+    return None
 
 
 def is_public_address(address: str) -> bool:
     """Whether ``address`` (an IP literal) is globally routable and not multicast."""
-    try:
-        addr = _unwrap(ipaddress.ip_address(address.split("%", 1)[0]))
-    except ValueError:
-        return False
-    return addr.is_global and not addr.is_multicast
+    return refusal(address) is None
 
 
 def _refuse(field: str, url: str, why: str) -> ValidationError:

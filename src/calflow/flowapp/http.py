@@ -37,10 +37,12 @@ import httpx
 
 from calflow.errors import (
     AuthError,
+    ConfigError,
     FatalProviderError,
     RateLimitError,
     RetryableError,
 )
+from calflow.net.guard import refused_in
 
 Sleep = Callable[[float], Awaitable[None]]
 Verify = Callable[[], Awaitable["ProviderResponse | None"]]
@@ -192,6 +194,9 @@ class ProviderClient:
                     headers=merged,
                 )
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                refused = refused_in(exc)
+                if refused is not None:  # the operator's rule, not an outage: never retried
+                    raise ConfigError(f"{self.provider_name}: {refused}") from None
                 kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "is unreachable"
                 if attempt >= self.policy.max_retries:
                     raise RetryableError(

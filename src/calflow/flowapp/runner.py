@@ -28,6 +28,7 @@ from calflow.flowapp.context import ActionContext, BookingSink
 from calflow.flowapp.http import RetryPolicy
 from calflow.flowapp.model import ActionResult, Option
 from calflow.flowapp.registry import Registry, default_registry
+from calflow.net.clients import outbound_client
 from calflow.netpolicy import Allowance, binding, check_fields, operator_allowance
 
 if TYPE_CHECKING:
@@ -127,11 +128,7 @@ class Runner:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=self._timeout_s,
-                follow_redirects=False,
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            )
+            self._http = outbound_client(self.allowance, timeout_s=self._timeout_s)
         return self._http
 
     async def aclose(self) -> None:

@@ -20,6 +20,7 @@ from calflow.errors import CalflowError, ConfigError, FieldError, ValidationErro
 from calflow.flowapp.http import RetryPolicy
 from calflow.flowapp.runner import Runner
 from calflow.integrations import Integration, IntegrationStore
+from calflow.net.clients import outbound_client
 from calflow.netpolicy import Allowance, check_target, operator_allowance, tenant_allowance
 from calflow.replay.adapter import ProviderAdapter
 from calflow.replay.calcom import CalComAdapter
@@ -184,9 +185,7 @@ class ReplayEngine:
         progress: ProgressFn | None,
     ) -> ReplaySummary:
         started = time.perf_counter()
-        http = httpx.AsyncClient(
-            timeout=30.0, follow_redirects=False, transport=self._source_transport
-        )
+        http = outbound_client(self._operator, transport=self._source_transport)
         runner = Runner(
             store=self.store,
             http=http,

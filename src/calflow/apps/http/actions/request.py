@@ -11,6 +11,7 @@ from calflow.apps.http.response import body_of, headers_dict, read_capped
 from calflow.apps.http.target import request_headers, resolve_url
 from calflow.errors import ConfigError, FieldError, RetryableError, ValidationError
 from calflow.flowapp import ERROR, SUCCESS, Action, ActionContext, ActionResult, OutputPort
+from calflow.net.guard import refused_in
 
 REDIRECT = OutputPort("redirect", "The server answered 3xx (not followed); data has location.")
 CLIENT_ERROR = OutputPort("client_error", "The server answered 4xx.")
@@ -99,6 +100,10 @@ class Request(Action):
     @staticmethod
     def _transport_failure(exc: httpx.TransportError, method: str, url: httpx.URL) -> ActionResult:
         what = f"{method} {url.copy_with(query=None)} failed ({type(exc).__name__}: {exc})"
+        refused = refused_in(exc)
+        if refused is not None:
+            raise ValidationError(f"{method} {url.copy_with(query=None)}: {refused}",
+                                  [FieldError("url", str(refused), "url")]) from None  # fmt: skip
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
             raise ValidationError(what, [FieldError("url", str(exc), "request")]) from None
         if isinstance(exc, _NOTHING_SENT) or method in IDEMPOTENT:
