@@ -259,6 +259,7 @@ class ReplayEngine:
             backoff_base_s=self._backoff_base_s,
             transport=self._transport,
             sign=standard_signer(secret) if options.signature == STANDARD else None,
+            allowance=tenant_allowance(options.allow_private, self._grant),
         )
 
     def _summary(

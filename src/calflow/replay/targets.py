@@ -28,8 +28,10 @@ import httpx
 
 from calflow.errors import ConfigError, FieldError, ValidationError
 from calflow.flowapp.http import retry_after_seconds
+from calflow.net.guard import refused_in
+from calflow.net.poster import Poster, PostResponse
+from calflow.netpolicy import Allowance, operator_allowance
 from calflow.replay.adapter import ProviderAdapter
-from calflow.replay.fastpost import FastPoster, PostResponse
 from calflow.replay.model import FAILED, SENT, SKIPPED, Outcome, ReplayItem
 from calflow.replay.pacing import Pacer
 from calflow.server.signatures import (
@@ -175,6 +177,7 @@ class WebhookTarget:
         backoff_max_s: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         sign: HeaderSigner | None = None,
+        allowance: Allowance | None = None,
     ) -> None:
         self.url = url
         self._sign = sign
@@ -183,15 +186,17 @@ class WebhookTarget:
         self._max_attempts = max(1, max_attempts)
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
-        # A given transport (tests, proxies) goes through httpx; otherwise the lean client.
+        # A given transport (tests) goes through httpx; otherwise aiohttp, guarded at
+        # connect time with ``allowance`` (by default the operator's)
         self._http: httpx.AsyncClient | None = None
-        self._fast: FastPoster | None = None
+        self._fast: Poster | None = None
         if transport is not None:
             self._http = httpx.AsyncClient(
                 timeout=timeout_s, follow_redirects=False, transport=transport
             )
         else:
-            self._fast = FastPoster(url, max_connections=concurrency, timeout_s=timeout_s)
+            self._fast = Poster(url, max_connections=concurrency, timeout_s=timeout_s,
+                                allowance=allowance or operator_allowance())  # fmt: skip
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> httpx.Response | PostResponse:
         if self._fast is not None:
@@ -215,7 +220,13 @@ class WebhookTarget:
                 response = await self._post(item.body, signed)
             except httpx.TimeoutException as exc:
                 reason = f"target timed out: {type(exc).__name__}"
+            except httpx.LocalProtocolError as exc:  # ours to fix: retrying cannot help
+                latency = time.perf_counter() - started
+                return _outcome(item, FAILED, f"not sent: {exc}", None, attempt, latency)
             except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
+                if refused_in(exc) is not None:  # the operator's rule: retrying cannot help
+                    latency = time.perf_counter() - started
+                    return _outcome(item, FAILED, f"not sent: {exc}", None, attempt, latency)
                 reason = f"{UNREACHABLE}: {type(exc).__name__}: {exc}".rstrip(": ")
             else:
                 status = response.status_code

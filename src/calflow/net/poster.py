@@ -1,0 +1,186 @@
+"""Webhook deliveries (replay's ``--to``): POST a body to one URL, fast, on aiohttp.
+
+A replay sends thousands of POSTs to one origin. httpx costs 1.5-3 ms of CPU per
+request under concurrency (``bench/http_ceiling.py``); aiohttp's client, a maintained
+HTTP/1.1 implementation in C (its parser) over keep-alive connections, costs a fraction
+of that and handles what real receivers do: HTTP/1.0 answers without a length (read
+to the close), chunked bodies with trailers, a server closing an idle keep-alive
+connection, slow heads (the read timeout), truncated bodies.
+
+:class:`Poster` keeps the delivery path's contract: a :class:`PostResponse` (status,
+headers, at most ``MAX_BODY_BYTES`` of body) or one of httpx's exception types, so the
+target's retry rules see one set of errors: ``httpx.TimeoutException`` (connect or
+read), ``httpx.ConnectError`` (refused, unreachable, or the SSRF guard's refusal as
+its cause: :func:`calflow.net.guard.refused_in`), ``httpx.RemoteProtocolError`` (the
+server closed without an answer, a truncated body, a malformed answer, each named).
+A header value with CR or LF is refused before anything is sent
+(``httpx.LocalProtocolError``). Redirects are never followed.
+
+The connection goes through the same guard as every outbound call: the resolver is
+:class:`~calflow.net.guard.GuardedBackend`'s (a literal IP is checked before the
+first request), so a delivery reaches only an address that was checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+from calflow.net.guard import GuardedBackend, Resolver, TargetRefused
+from calflow.netpolicy import Allowance
+
+MAX_BODY_BYTES = 1024 * 1024
+KEEPALIVE_S = 2.0
+"""Idle connections are closed sooner than receivers usually close them (5 s and up)."""
+
+
+@dataclass(frozen=True)
+class PostResponse:
+    """A delivery's answer: status, headers, at most ``MAX_BODY_BYTES`` of body."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+class _GuardedResolver(AbstractResolver):
+    """aiohttp's resolver interface over the guard: only checked addresses come out."""
+
+    def __init__(self, guard: GuardedBackend) -> None:
+        self._guard = guard
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        out: list[ResolveResult] = []
+        for address in await self._guard.addresses(host, port):
+            kind = socket.AF_INET6 if ":" in address else socket.AF_INET
+            out.append(ResolveResult(hostname=host, host=address, port=port, family=kind,
+                                     proto=0, flags=socket.AI_NUMERICHOST))  # fmt: skip
+        return out
+
+    async def close(self) -> None:
+        return None
+
+
+def _check_headers(headers: dict[str, str]) -> None:
+    for name, value in headers.items():
+        if any(c in name or c in value for c in "\r\n\0"):
+            raise httpx.LocalProtocolError(
+                f"header {name[:40]!r} holds a CR, LF or NUL: refused before sending"
+            )
+
+
+class Poster:
+    """POSTs to one URL over at most ``max_connections`` keep-alive connections."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_connections: int,
+        timeout_s: float,
+        allowance: Allowance,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self._url = URL(url, encoded=False)
+        if self._url.scheme not in ("http", "https") or not self._url.host:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        self._guard = GuardedBackend(allowance, resolver)
+        self._limit = max(1, max_connections)
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout_s, connect=min(10.0, timeout_s), sock_read=timeout_s
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._checked_literal = False
+
+    async def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, resolver=_GuardedResolver(self._guard),
+                keepalive_timeout=KEEPALIVE_S, ttl_dns_cache=10,
+            )  # fmt: skip
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+            )  # fmt: skip
+        if not self._checked_literal:  # aiohttp does not resolve a literal address
+            host = self._url.host or ""
+            await self._guard.addresses(host, self._url.port or 0)
+            self._checked_literal = True
+        return self._session
+
+    async def post(self, body: bytes, headers: dict[str, str]) -> PostResponse:
+        _check_headers(headers)
+        try:
+            session = await self._open()
+            try:
+                return await self._exchange(session, body, headers)
+            except aiohttp.ServerDisconnectedError:
+                # an idle keep-alive connection the server had closed: once more, anew
+                return await self._exchange(session, body, headers)
+        except TargetRefused as exc:
+            raise httpx.ConnectError(str(exc)) from exc
+        except Exception as exc:
+            raise _translated(exc) from exc
+
+    async def _exchange(
+        self, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str]
+    ) -> PostResponse:
+        async with session.post(
+            self._url, data=body, headers=headers, allow_redirects=False
+        ) as response:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise httpx.RemoteProtocolError("response body too large")
+                chunks.append(chunk)
+            raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
+            return PostResponse(response.status, httpx.Headers(raw), b"".join(chunks))
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _translated(exc: Exception) -> Exception:
+    """aiohttp's (and asyncio's) errors as the httpx type the delivery rules know."""
+    if isinstance(exc, httpx.HTTPError):
+        return exc
+    refused = exc.__cause__ if isinstance(exc.__cause__, TargetRefused) else None
+    if refused is not None:
+        return httpx.ConnectError(str(refused))
+    what = str(exc) or type(exc).__name__
+    table: list[tuple[Any, Any, str]] = [
+        (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout, "connect timed out"),
+        (aiohttp.SocketTimeoutError, httpx.ReadTimeout, "read timed out"),
+        (asyncio.TimeoutError, httpx.ReadTimeout, "timed out"),
+        (aiohttp.ClientPayloadError, httpx.RemoteProtocolError, "truncated response body"),
+        (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError,
+         "connection closed without a response"),
+        (aiohttp.ClientResponseError, httpx.RemoteProtocolError, "malformed response"),
+        (aiohttp.ClientConnectorError, httpx.ConnectError, "cannot connect"),
+        (aiohttp.ClientOSError, httpx.ConnectError, "connection failed"),
+        (aiohttp.ClientError, httpx.RemoteProtocolError, "HTTP error"),
+    ]  # fmt: skip
+    for source, target, label in table:
+        if isinstance(exc, source):
+            return target(f"{label}: {what}")  # type: ignore[no-any-return]
+    return httpx.RemoteProtocolError(f"{type(exc).__name__}: {what}")
+
+
+__all__ = ["MAX_BODY_BYTES", "PostResponse", "Poster"]
