@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # Playwright (browser tests) drives Debian's /usr/bin/chromium: never download a browser
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench clean fmt console
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ typecheck: install
 
 test: install lint typecheck
 	bash scripts/run-tests.sh
+
+fmt: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# rebuild the web console into src/calflow/console/static (needs Node and npm)
+console:
+	cd console-src && npm ci && npm run build
 
 bench: install
 	$(VENV)/bin/python bench/action_overhead.py

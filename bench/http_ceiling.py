@@ -7,9 +7,17 @@ by N concurrent workers over keep-alive connections, with three clients:
 * ``httpx``: ``httpx.AsyncClient`` as shipped (httpcore pool over anyio);
 * ``httpx-lean``: ``httpx.AsyncClient`` with a minimal keep-alive HTTP/1.1 transport
   over asyncio streams (no httpcore, no anyio; request written in one piece);
-* ``raw``: the same minimal HTTP/1.1 over asyncio streams, without httpx.
+* ``raw``: the same minimal HTTP/1.1 over asyncio streams, without httpx;
+* ``aiohttp``: ``aiohttp.ClientSession`` as shipped (its C parser, keep-alive pool);
+* ``calflow-poster``: calflow's webhook deliveries (``calflow.net.poster.Poster``:
+  aiohttp behind the SSRF guard's resolver, bodies read with a cap);
+* ``calflow-httpx``: calflow's provider client (``calflow.net.clients.outbound_client``:
+  httpx on a pool whose network backend is the guard).
 
-    python bench/http_ceiling.py [--n 4000] [--concurrency 1,4,16]
+``httpx-aiohttp`` (httpx's API on aiohttp's pool) is not measured: it is not installed,
+and the aiohttp figures bound what it can do.
+
+    python bench/http_ceiling.py [--n 4000] [--concurrency 1,4,16] [--clients ...]
 
 Prints requests/s and this process's CPU time per request for each client and
 concurrency; the receiver checks every signature and counts unique ids.
@@ -26,8 +34,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import httpx
 
+from calflow.net.clients import outbound_client
+from calflow.net.poster import Poster
+from calflow.netpolicy import parse_allowance
 from receiver import receiver_process
 from replay_baseline import envelope
 
@@ -126,9 +138,16 @@ async def _run(client: str, url: str, bodies: list[Body], concurrency: int) -> f
         for conn in conns:
             conn.writer.close()
         return elapsed
+    if client in ("aiohttp", "calflow-poster"):
+        return await _run_aiohttp(client, url, bodies, concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     transport = LeanTransport() if client == "httpx-lean" else None
-    async with httpx.AsyncClient(limits=limits, transport=transport) as http:
+    if client == "calflow-httpx":
+        local = parse_allowance("127.0.0.1")
+        client_cm = outbound_client(local, max_connections=concurrency, max_keepalive=concurrency)
+    else:
+        client_cm = httpx.AsyncClient(limits=limits, transport=transport)
+    async with client_cm as http:
 
         async def post_httpx(item: Body) -> None:
             headers = {"content-type": "application/json", "x-savvycal-signature": item[1]}
@@ -139,11 +158,46 @@ async def _run(client: str, url: str, bodies: list[Body], concurrency: int) -> f
         return time.perf_counter() - t0
 
 
+async def _run_aiohttp(client: str, url: str, bodies: list[Body], concurrency: int) -> float:
+    def headers(item: Body) -> dict[str, str]:
+        return {"content-type": "application/json", "x-savvycal-signature": item[1]}
+
+    if client == "calflow-poster":
+        poster = Poster(url, max_connections=concurrency, timeout_s=30.0,
+                        allowance=parse_allowance("127.0.0.1"))  # fmt: skip
+
+        async def post_poster(item: Body) -> None:
+            answer = await poster.post(item[0], headers(item))
+            if answer.status_code != 200:
+                raise RuntimeError(f"receiver answered {answer.status_code}")
+
+        t0 = time.perf_counter()
+        await _drive(bodies, concurrency, post_poster)
+        elapsed = time.perf_counter() - t0
+        await poster.aclose()
+        return elapsed
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def post_aiohttp(item: Body) -> None:
+            async with session.post(url, data=item[0], headers=headers(item)) as resp:
+                await resp.read()
+                resp.raise_for_status()
+
+        t0 = time.perf_counter()
+        await _drive(bodies, concurrency, post_aiohttp)
+        return time.perf_counter() - t0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=4000, help="POSTs per measurement")
     parser.add_argument("--concurrency", default="1,4,16", help="comma-separated")
-    parser.add_argument("--clients", default="httpx,httpx-lean,raw", help="comma-separated")
+    parser.add_argument(
+        "--clients",
+        default="httpx,httpx-lean,raw,aiohttp,calflow-poster,calflow-httpx",
+        help="comma-separated",
+    )
     args = parser.parse_args()
     bodies = _bodies(args.n)
     print("| client | concurrency | requests/s | client CPU µs/request |")

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .conftest import SECRET, Home, run_many, store_add, store_names
+from .conftest import SECRET, Home, run_calflow, run_many, store_add, store_names
 
 ATTENDEE = {
     "name": "Ada Lovelace",
@@ -310,3 +310,14 @@ def test_integrations_remove(fresh_home: Home) -> None:
 
 
 # --- demo ----------------------------------------------------------------------------------
+
+
+def test_version_and_short_help_everywhere(tmp_path: Path) -> None:
+    from calflow import __version__
+
+    version = run_calflow(tmp_path, "--version")
+    assert (version.code, version.stdout.strip()) == (0, f"calflow {__version__}")
+    for args in (("-h",), ("events", "list", "-h"), ("workflows", "apply", "-h"),
+                 ("prune", "-h")):  # fmt: skip
+        shown = run_calflow(tmp_path, *args)
+        assert shown.code == 0 and "Usage: calflow" in shown.stdout, shown

@@ -28,7 +28,32 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits them
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from calflow import __version__
+
+        typer.echo(f"calflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        help="Print calflow's version and exit.",
+        callback=_version,
+        is_eager=True,
+    ),
+) -> None:
+    """Booking-platform automation: Cal.com and SavvyCal bookings drive reliable work."""
+
+
 app.add_typer(apps_app, name="apps")
 app.add_typer(integrations_app, name="integrations")
 app.add_typer(actions_app, name="actions")

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from rich.markup import escape
 
 from calflow.flowapp import ActionResult
 from calflow.flowapp.runner import Runner
+from calflow.net.clients import outbound_client
+from calflow.netpolicy import EVERYTHING
 
 from .prepare import CALCOM, EVENT_TYPE_ID
 from .report import Timeline, clock
@@ -158,7 +159,7 @@ class Scenario:
     async def _web_booking(self, start: datetime) -> str:
         """A booking on Cal.com's own booking page: the sandbox control, signed webhook."""
         body = {"eventTypeId": EVENT_TYPE_ID, "start": _iso(start), "attendee": GRACE}
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with outbound_client(EVERYTHING, timeout_s=10) as client:  # the local sandbox
             resp = await client.post(f"{self.stack.sandbox_url}/_sandbox/calcom/bookings",
                                      json=body)  # fmt: skip
         data = resp.json().get("data") if resp.status_code == 201 else None

@@ -28,6 +28,7 @@ import httpx
 
 from calflow.errors import ConfigError, FieldError, ValidationError
 from calflow.flowapp.http import retry_after_seconds
+from calflow.net.clients import outbound_client
 from calflow.net.guard import refused_in
 from calflow.net.poster import Poster, PostResponse
 from calflow.netpolicy import Allowance, operator_allowance
@@ -190,13 +191,12 @@ class WebhookTarget:
         # connect time with ``allowance`` (by default the operator's)
         self._http: httpx.AsyncClient | None = None
         self._fast: Poster | None = None
+        allowance = allowance or operator_allowance()
         if transport is not None:
-            self._http = httpx.AsyncClient(
-                timeout=timeout_s, follow_redirects=False, transport=transport
-            )
+            self._http = outbound_client(allowance, timeout_s=timeout_s, transport=transport)
         else:
             self._fast = Poster(url, max_connections=concurrency, timeout_s=timeout_s,
-                                allowance=allowance or operator_allowance())  # fmt: skip
+                                allowance=allowance)  # fmt: skip
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> httpx.Response | PostResponse:
         if self._fast is not None:
