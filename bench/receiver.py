@@ -11,6 +11,10 @@ case-insensitively, in constant time), else 401; the body must be a SavvyCal env
 Accepted deliveries answer 200 and are counted by envelope ``id`` (total, unique,
 duplicates) and by event ``payload.id``.
 
+With ``--delay-ms N`` it is instead the most ordinary receiver there is: Python's
+``http.server`` (``ThreadingHTTPServer``, HTTP/1.1 keep-alive, a thread per connection)
+taking N ms per delivery, as a small web app's handler does; same checks, same counters.
+
 * ``GET /stats``: the counters as JSON (exact: one event loop, no sampling).
 * ``GET /ids``: the sorted unique event ids (``payload.id``) seen, as a JSON list.
 * ``POST /reset``: zero every counter.
@@ -227,11 +231,53 @@ async def serve(host: str, port: int, secret: bytes) -> None:
         await server.serve_forever()
 
 
+def serve_threaded(host: str, port: int, secret: bytes, delay_ms: float) -> None:
+    """``http.server`` with a thread per connection, ``delay_ms`` per delivery."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Lock
+
+    receiver, lock = Receiver(secret), Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self, method: str) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            delivery = method == "POST" and self.path.split("?", 1)[0] != "/reset"
+            if delivery:
+                time.sleep(delay_ms / 1000)
+            with lock:
+                status, payload = receiver.handle(method, self.path, headers, body)
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self) -> None:
+            self._answer("GET")
+
+        def do_POST(self) -> None:
+            self._answer("POST")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    print(f"ready {server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
 @contextmanager
-def receiver_process(secret: str) -> Iterator[str]:
-    """Run this receiver as a child process on a free port; yield its root URL."""
+def receiver_process(secret: str, delay_ms: float | None = None) -> Iterator[str]:
+    """Run this receiver as a child process on a free port; yield its root URL
+    (``delay_ms``: the threaded ``http.server`` taking that long per delivery)."""
     env = {**os.environ, "RECEIVER_SECRET": secret}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--port", "0"]
+    if delay_ms is not None:
+        cmd += ["--delay-ms", str(delay_ms)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env)  # stderr: ours
     try:
         assert proc.stdout is not None
@@ -248,13 +294,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--delay-ms", type=float, default=None,
+                        help="the threaded http.server, this long per delivery")  # fmt: skip
     args = parser.parse_args()
     secret = os.environ.get("RECEIVER_SECRET")
     if not secret:
         print("RECEIVER_SECRET is not set", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port, secret.encode()))
+        if args.delay_ms is not None:
+            serve_threaded(args.host, args.port, secret.encode(), args.delay_ms)
+        else:
+            asyncio.run(serve(args.host, args.port, secret.encode()))
     return 0
 
 

@@ -151,12 +151,17 @@ class _SqliteWriters:
     :func:`urgent_writes`) first queue among themselves, in and across processes
     (``<database>-writer-queue.lock``), so at most one of them waits for the write lock
     at a time: a webhook's delivery, which a provider waits on, is stored after at most
-    about one engine transaction, not behind every engine thread's and worker's.
+    about one engine transaction, not behind every engine thread's and worker's. Within
+    a process the precedence is explicit (Python's locks let a running thread barge in
+    ahead of a woken one): a background writer at the head of the queue waits while an
+    urgent writer of its process is waiting for the write lock.
     A database that is not a plain file (``:memory:``) has only the in-process locks."""
 
     def __init__(self, database: str | None) -> None:
         self._lock = threading.RLock()
         self._background = threading.Lock()
+        self._urgent = 0  # urgent writers of this process waiting for the write lock
+        self._turn = threading.Condition()
         self._depth = 0
         self._mine = threading.local()
         self._fd: int | None = None
@@ -170,12 +175,38 @@ class _SqliteWriters:
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        if getattr(self._mine, "depth", 0) or _URGENT.get():
+        if getattr(self._mine, "depth", 0):
             with self._write_lock():
                 yield
             return
-        with self._background, self._file(self._queue_path, "_queue_fd"), self._write_lock():
-            yield
+        if _URGENT.get():
+            with self._urgent_turn():
+                yield
+            return
+        with self._background, self._file(self._queue_path, "_queue_fd"):
+            with self._turn:
+                self._turn.wait_for(lambda: self._urgent == 0)
+            with self._write_lock():
+                yield
+
+    @contextmanager
+    def _urgent_turn(self) -> Iterator[None]:
+        with self._turn:
+            self._urgent += 1
+        waiting = True
+        try:
+            with self._write_lock():
+                self._urgent_done()
+                waiting = False
+                yield
+        finally:
+            if waiting:
+                self._urgent_done()
+
+    def _urgent_done(self) -> None:
+        with self._turn:
+            self._urgent -= 1
+            self._turn.notify_all()
 
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
