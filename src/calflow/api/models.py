@@ -328,7 +328,7 @@ class ReplayStart(Input):
     since: str | None = Field(None, max_length=64)
     until: str | None = Field(None, max_length=64)
     kinds: list[str] = Field(default_factory=list)
-    concurrency: int = Field(16, ge=1, le=512)
+    concurrency: int = Field(32, ge=1, le=512)  # replay.model.DEFAULT_CONCURRENCY
     rate: float | None = Field(None, gt=0, le=100_000)
     dry_run: bool = False
     allow_private: bool = False

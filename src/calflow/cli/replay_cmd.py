@@ -140,7 +140,12 @@ def replay(
     kinds: str = typer.Option(
         None, "--kinds", help="Comma list: created,rescheduled,cancelled,… or native names."
     ),
-    concurrency: int = typer.Option(16, "--concurrency", "-c", help="Items in flight at once."),
+    concurrency: int = typer.Option(  # replay.model.DEFAULT_CONCURRENCY (not imported:
+        32,
+        "--concurrency",
+        "-c",
+        help="Items in flight at once.",  # the CLI starts fast)
+    ),
     rate: float = typer.Option(None, "--rate", help="At most this many sends per second."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List and count; send nothing."),
     allow_private: bool = typer.Option(

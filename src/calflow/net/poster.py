@@ -39,6 +39,8 @@ from calflow.netpolicy import Allowance
 MAX_BODY_BYTES = 1024 * 1024
 KEEPALIVE_S = 2.0
 """Idle connections are closed sooner than receivers usually close them (5 s and up)."""
+START_WINDOW = 4
+"""Deliveries in flight at first; one more after each answered one, up to the limit."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,36 @@ def _check_headers(headers: dict[str, str]) -> None:
             )
 
 
+class _Window:
+    """How many deliveries may be in flight: ``START_WINDOW`` at first, one more after
+    each answer, up to the limit. An ordinary server listens with a short backlog
+    (``http.server``: 5): opening every connection at once overflows it, and a dropped
+    connection attempt is retried by the kernel a second later (then 3 s, 7 s), which is
+    what made deliveries to such a server take seconds. Growing one connection at a time
+    never overflows it, and reaches the limit after a few dozen answers."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = min(START_WINDOW, limit)
+        self.busy = 0
+        self._changed = asyncio.Condition()
+
+    async def enter(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.busy < self.size)
+            self.busy += 1
+
+    async def leave(self, answered: bool) -> None:
+        async with self._changed:
+            self.busy -= 1
+            if answered and self.size < self.limit:
+                self.size += 1
+            self._changed.notify_all()
+
+
 class Poster:
-    """POSTs to one URL over at most ``max_connections`` keep-alive connections."""
+    """POSTs to one URL over at most ``max_connections`` keep-alive connections, opened
+    one more at a time as answers come back (:class:`_Window`)."""
 
     def __init__(
         self,
@@ -104,6 +134,7 @@ class Poster:
         )
         self._session: aiohttp.ClientSession | None = None
         self._checked_literal = False
+        self._window = _Window(self._limit)
 
     async def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -123,17 +154,23 @@ class Poster:
 
     async def post(self, body: bytes, headers: dict[str, str]) -> PostResponse:
         _check_headers(headers)
+        await self._window.enter()
+        answered = False
         try:
             session = await self._open()
             try:
-                return await self._exchange(session, body, headers)
+                response = await self._exchange(session, body, headers)
             except aiohttp.ServerDisconnectedError:
                 # an idle keep-alive connection the server had closed: once more, anew
-                return await self._exchange(session, body, headers)
+                response = await self._exchange(session, body, headers)
+            answered = True
+            return response
         except TargetRefused as exc:
             raise httpx.ConnectError(str(exc)) from exc
         except Exception as exc:
             raise _translated(exc) from exc
+        finally:
+            await self._window.leave(answered)
 
     async def _exchange(
         self, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str]

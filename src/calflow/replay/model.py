@@ -15,7 +15,7 @@ FAILED: Status = "failed"
 
 DRY_RUN_REASON = "dry run: would send"
 """How a dry run settles each item it would send (counted as skipped)."""
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 32
 DEFAULT_ATTEMPTS = 5
 DEFAULT_TIMEOUT_S = 10.0
 
