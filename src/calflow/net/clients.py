@@ -1,7 +1,10 @@
-"""The outbound HTTP clients of calflow: provider calls (actions, fetchers, webhook
-registration), the ``http.Request`` step and replay's history reads.
+"""The outbound HTTP clients of calflow, made here and nowhere else.
 
-:func:`outbound_client` is the one place such a client is made: redirects are never
+:func:`outbound_client` (httpx) serves provider calls (actions, fetchers, webhook
+registration), the ``http.Request`` step and replay's history reads;
+:func:`delivery_session` (aiohttp) serves replay's webhook deliveries
+(:mod:`calflow.net.poster`), where aiohttp's lower cost per request matters
+(``bench/http_ceiling.py``). For both: redirects are never
 followed, proxies and certificates from the environment are not used (a proxy would
 connect where the guard cannot see), timeouts and pool limits are explicit, and every
 connection goes through :class:`~calflow.net.guard.GuardedBackend` with the operator's
@@ -11,8 +14,10 @@ network, guard included.
 
 from __future__ import annotations
 
+import aiohttp
 import httpcore
 import httpx
+from aiohttp.abc import AbstractResolver
 
 from calflow.net.guard import GuardedBackend, Resolver
 from calflow.netpolicy import Allowance
@@ -61,4 +66,25 @@ def outbound_client(
     )
 
 
-__all__ = ["GuardedTransport", "outbound_client"]
+KEEPALIVE_S = 2.0
+"""Idle delivery connections are closed sooner than receivers usually close theirs."""
+
+
+def delivery_session(
+    resolver: AbstractResolver, *, max_connections: int, timeout_s: float
+) -> aiohttp.ClientSession:
+    """An aiohttp session for deliveries to one origin; ``resolver`` is the guard's."""
+    connector = aiohttp.TCPConnector(
+        limit=max_connections, resolver=resolver, keepalive_timeout=KEEPALIVE_S,
+        ttl_dns_cache=10,
+    )  # fmt: skip
+    timeout = aiohttp.ClientTimeout(
+        total=timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s), sock_read=timeout_s
+    )
+    return aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False, trust_env=False,
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+    )  # fmt: skip
+
+
+__all__ = ["GuardedTransport", "delivery_session", "outbound_client"]

@@ -33,12 +33,11 @@ import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from calflow.net.clients import delivery_session
 from calflow.net.guard import GuardedBackend, Resolver, TargetRefused
 from calflow.netpolicy import Allowance
 
 MAX_BODY_BYTES = 1024 * 1024
-KEEPALIVE_S = 2.0
-"""Idle connections are closed sooner than receivers usually close them (5 s and up)."""
 START_WINDOW = 4
 """Deliveries in flight at first; one more after each answered one, up to the limit."""
 
@@ -129,22 +128,16 @@ class Poster:
             raise ValueError(f"not an http(s) URL: {url!r}")
         self._guard = GuardedBackend(allowance, resolver)
         self._limit = max(1, max_connections)
-        self._timeout = aiohttp.ClientTimeout(
-            total=timeout_s, connect=min(10.0, timeout_s), sock_read=timeout_s
-        )
+        self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
         self._checked_literal = False
         self._window = _Window(self._limit)
 
     async def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._limit, resolver=_GuardedResolver(self._guard),
-                keepalive_timeout=KEEPALIVE_S, ttl_dns_cache=10,
-            )  # fmt: skip
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+            self._session = delivery_session(
+                _GuardedResolver(self._guard), max_connections=self._limit,
+                timeout_s=self._timeout_s,
             )  # fmt: skip
         if not self._checked_literal:  # aiohttp does not resolve a literal address
             host = self._url.host or ""
