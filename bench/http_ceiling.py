@@ -14,8 +14,9 @@ by N concurrent workers over keep-alive connections, with three clients:
 * ``calflow-httpx``: calflow's provider client (``calflow.net.clients.outbound_client``:
   httpx on a pool whose network backend is the guard).
 
-``httpx-aiohttp`` (httpx's API on aiohttp's pool) is not measured: it is not installed,
-and the aiohttp figures bound what it can do.
+* ``httpx-aiohttp``: httpx's API on aiohttp's pool (the ``httpx-aiohttp`` package's
+  ``AiohttpTransport``), measured when that package is installed (it is not a
+  dependency of calflow: ``pip install httpx-aiohttp`` to measure it).
 
     python bench/http_ceiling.py [--n 4000] [--concurrency 1,4,16] [--clients ...]
 
@@ -29,6 +30,7 @@ import argparse
 import asyncio
 import hashlib
 import hmac
+import importlib.util
 import json
 import sys
 import time
@@ -141,7 +143,13 @@ async def _run(client: str, url: str, bodies: list[Body], concurrency: int) -> f
     if client in ("aiohttp", "calflow-poster"):
         return await _run_aiohttp(client, url, bodies, concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    transport = LeanTransport() if client == "httpx-lean" else None
+    transport: httpx.AsyncBaseTransport | None = None
+    if client == "httpx-lean":
+        transport = LeanTransport()
+    elif client == "httpx-aiohttp":
+        from httpx_aiohttp import AiohttpTransport  # optional: see the docstring
+
+        transport = AiohttpTransport(limits=limits)
     if client == "calflow-httpx":
         local = parse_allowance("127.0.0.1")
         client_cm = outbound_client(local, max_connections=concurrency, max_keepalive=concurrency)
@@ -195,15 +203,19 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,4,16", help="comma-separated")
     parser.add_argument(
         "--clients",
-        default="httpx,httpx-lean,raw,aiohttp,calflow-poster,calflow-httpx",
+        default="httpx,httpx-lean,raw,aiohttp,calflow-poster,calflow-httpx,httpx-aiohttp",
         help="comma-separated",
     )
     args = parser.parse_args()
     bodies = _bodies(args.n)
     print("| client | concurrency | requests/s | client CPU µs/request |")
     print("|---|---:|---:|---:|")
+    clients = args.clients.split(",")
+    if "httpx-aiohttp" in clients and importlib.util.find_spec("httpx_aiohttp") is None:
+        print("httpx-aiohttp: not installed, not measured", file=sys.stderr)
+        clients.remove("httpx-aiohttp")
     with receiver_process(SECRET) as receiver:
-        for client in args.clients.split(","):
+        for client in clients:
             for concurrency in (int(c) for c in args.concurrency.split(",")):
                 httpx.post(f"{receiver}/reset").raise_for_status()
                 cpu0 = time.process_time()
