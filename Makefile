@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # Playwright (browser tests) drives Debian's /usr/bin/chromium: never download a browser
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install demo test lint typecheck bench clean fmt console
+.PHONY: install demo test test-fast lint typecheck bench clean fmt console
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ typecheck: install
 
 test: install lint typecheck
 	bash scripts/run-tests.sh
+
+# the suite without the tests marked slow (processes killed, floods, browsers, end to end)
+test-fast: install
+	bash scripts/run-tests.sh -m "not slow"
 
 fmt: install
 	$(VENV)/bin/ruff format .

@@ -2,7 +2,7 @@
 
 A diagnostic for the replay benchmark: the same 2.5 kB signed SavvyCal envelopes (bodies
 and signatures built before timing) POSTed to ``bench/receiver.py`` (its own process)
-by N concurrent workers over keep-alive connections, with three clients:
+by N concurrent workers over keep-alive connections, with each of these clients:
 
 * ``httpx``: ``httpx.AsyncClient`` as shipped (httpcore pool over anyio);
 * ``httpx-lean``: ``httpx.AsyncClient`` with a minimal keep-alive HTTP/1.1 transport
@@ -11,12 +11,10 @@ by N concurrent workers over keep-alive connections, with three clients:
 * ``aiohttp``: ``aiohttp.ClientSession`` as shipped (its C parser, keep-alive pool);
 * ``calflow-poster``: calflow's webhook deliveries (``calflow.net.poster.Poster``:
   aiohttp behind the SSRF guard's resolver, bodies read with a cap);
-* ``calflow-httpx``: calflow's provider client (``calflow.net.clients.outbound_client``:
-  httpx on a pool whose network backend is the guard).
-
 * ``httpx-aiohttp``: httpx's API on aiohttp's pool (the ``httpx-aiohttp`` package's
-  ``AiohttpTransport``), measured when that package is installed (it is not a
-  dependency of calflow: ``pip install httpx-aiohttp`` to measure it).
+  ``AiohttpTransport`` as shipped);
+* ``calflow-httpx``: calflow's provider client (``calflow.net.clients.outbound_client``:
+  ``httpx-aiohttp`` behind the guard's resolver, with calflow's error translation).
 
     python bench/http_ceiling.py [--n 4000] [--concurrency 1,4,16] [--clients ...]
 
@@ -30,7 +28,6 @@ import argparse
 import asyncio
 import hashlib
 import hmac
-import importlib.util
 import json
 import sys
 import time
@@ -38,6 +35,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from calflow.net.clients import outbound_client
 from calflow.net.poster import Poster
@@ -147,12 +145,10 @@ async def _run(client: str, url: str, bodies: list[Body], concurrency: int) -> f
     if client == "httpx-lean":
         transport = LeanTransport()
     elif client == "httpx-aiohttp":
-        from httpx_aiohttp import AiohttpTransport  # optional: see the docstring
-
         transport = AiohttpTransport(limits=limits)
     if client == "calflow-httpx":
         local = parse_allowance("127.0.0.1")
-        client_cm = outbound_client(local, max_connections=concurrency, max_keepalive=concurrency)
+        client_cm = outbound_client(local, max_connections=concurrency)
     else:
         client_cm = httpx.AsyncClient(limits=limits, transport=transport)
     async with client_cm as http:
@@ -211,9 +207,6 @@ def main() -> int:
     print("| client | concurrency | requests/s | client CPU µs/request |")
     print("|---|---:|---:|---:|")
     clients = args.clients.split(",")
-    if "httpx-aiohttp" in clients and importlib.util.find_spec("httpx_aiohttp") is None:
-        print("httpx-aiohttp: not installed, not measured", file=sys.stderr)
-        clients.remove("httpx-aiohttp")
     with receiver_process(SECRET) as receiver:
         for client in clients:
             for concurrency in (int(c) for c in args.concurrency.split(",")):

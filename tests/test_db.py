@@ -37,6 +37,19 @@ __all__ = ["clean_calflow_env", "isolated_pg_url", "pg_database_url", "pg_fresh_
 HEAD = "0010"
 
 
+def test_the_fast_path_knows_the_newest_migration() -> None:
+    """``open_engine`` skips Alembic for a database at ``HEAD_REVISION``: it must be the
+    head of the scripts shipped, or a new migration would never run."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from calflow.db.engine import HEAD_REVISION, MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(config).get_heads() == [HEAD_REVISION] == [HEAD]
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":

@@ -13,9 +13,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from calflow.db.engine import urgent_writes, write_transaction
+
+pytestmark = pytest.mark.slow
 
 HOLD_S = 0.3
 

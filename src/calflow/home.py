@@ -3,9 +3,9 @@
 It holds encrypted secrets, their key and every booking event. calflow makes each
 file there with an explicit mode instead of trusting the umask: ``calflow.db``
 (``calflow.db.engine``), ``dbos.sqlite`` (made here before DBOS opens it), the key file
-and its lock (``calflow.keys.keyfile``), ``<db>-writer.lock``, ``<db>-writer-queue.lock``
-and ``dispatch.lock`` (``os.open(…, 0o600)``). SQLite gives a database's ``-wal`` and
-``-shm`` files the mode of the database file, so they follow. A home made before, or
+and its lock (``calflow.keys.keyfile``), ``<db>-writer.lock``, ``<db>-writer-queue.lock``,
+``dispatch.lock`` and ``serve.lock`` (``os.open(…, 0o600)``). SQLite gives a database's
+``-wal`` and ``-shm`` files the mode of the database file, so they follow. A home made before, or
 by hand, with looser modes is not changed behind the operator's back:
 :func:`warn_loose_modes` names each path, its mode and the ``chmod`` that fixes it, in
 the log and on stderr, when ``calflow serve`` or ``calflow worker`` starts.
@@ -87,10 +87,13 @@ def _line(what: str, path: Path, mode: int, wanted: int) -> str:
 
 
 def warn_loose_modes(home: Path) -> list[str]:
-    """Warn (log and stderr) of each path :func:`loose_modes` finds; returns the lines."""
+    """Warn (log and stderr) of each path :func:`loose_modes` finds; returns the lines.
+    When ``calflow.logs`` put its handler on stderr, the log line is the only one."""
     lines = loose_modes(home)
+    on_stderr = any(getattr(h, "_calflow", False) for h in logging.getLogger().handlers)
     for line in lines:
         log.warning("%s", line)
-        if log.hasHandlers():  # without a handler, logging itself prints it on stderr
+        # without a handler, logging itself prints it on stderr
+        if log.hasHandlers() and not on_stderr:
             sys.stderr.write(f"warning: {line}\n")
     return lines

@@ -120,14 +120,17 @@ class IntegrationStore:
         return self._vault
 
     @classmethod
-    def default(cls, settings: Settings | None = None) -> IntegrationStore:
-        """The store of the default workspace on the configured (migrated) database; its
-        vault encrypts with the key the database records as primary, when it holds it."""
+    def default(
+        cls, settings: Settings | None = None, workspace_id: str = DEFAULT_WORKSPACE
+    ) -> IntegrationStore:
+        """The store of ``workspace_id`` (by default the default workspace) on the
+        configured (migrated) database; its vault encrypts with the key the database
+        records as primary, when it holds it."""
         settings = settings or get_settings()
         engine = open_engine(settings)
         vault = Vault.from_settings(settings)
         follow(engine, vault.ring)
-        return cls(engine, vault)
+        return cls(engine, vault, workspace_id)
 
     def add(
         self,

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from calflow.errors import FieldError, ValidationError
 
-__all__ = ["check_url", "check_url_sync", "is_public_address", "refusal"]
+__all__ = ["check_url", "check_url_sync", "check_url_syntax", "is_public_address", "refusal"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -93,6 +93,12 @@ def _parse(url: str, field: str) -> tuple[str, int]:
     if parts.username or parts.password:
         raise _refuse(field, url, "credentials in the URL are not allowed")
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def check_url_syntax(url: str, field: str = "url") -> None:
+    """``ValidationError`` unless ``url`` follows the syntax rules of every checked URL
+    (http or https, a host, no credentials); no name is resolved."""
+    _parse(url, field)
 
 
 def _check_addresses(url: str, field: str, host: str, addresses: list[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -85,6 +86,19 @@ class Settings(BaseSettings):
     long after they last changed."""
     prune_every_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
     """How often ``calflow serve`` and ``calflow worker`` prune (``calflow.retention``)."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """``calflow serve`` and ``calflow worker``: the least severe log line written."""
+    log_format: Literal["text", "json"] = "text"
+    """``calflow serve`` and ``calflow worker``: log lines as text or one JSON object each."""
+    metrics_token: SecretStr | None = None
+    """``GET /metrics`` answers only with ``Authorization: Bearer <this>``; unset, it is
+    off (404): the counters add up every workspace (``calflow.server.metrics_route``)."""
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("keep_runs", "keep_events", "keep_deliveries", "keep_replays")
     @classmethod

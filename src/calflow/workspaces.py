@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -188,6 +188,23 @@ class WorkspaceStore:
                 raise NotFoundError(f"no workspace named {name!r}")
             return _workspace(row)
 
+    def find(self, name_or_id: str) -> Workspace:
+        """The workspace with this name, else this id; a ``NotFoundError`` that says how
+        to see the workspaces there are."""
+        with Session(self.engine) as session:
+            row = session.scalars(
+                select(WorkspaceRow)
+                .where(or_(WorkspaceRow.name == name_or_id, WorkspaceRow.id == name_or_id))
+                .order_by((WorkspaceRow.name == name_or_id).desc())
+                .limit(1)
+            ).first()
+            if row is None:
+                raise NotFoundError(
+                    f"no workspace named {name_or_id!r} (list them: calflow workspaces list; "
+                    f"make it: calflow workspaces create {name_or_id})"
+                )
+            return _workspace(row)
+
     def list(self) -> builtins.list[Workspace]:
         """Every workspace, by name."""
         with Session(self.engine) as session:
@@ -322,6 +339,14 @@ class TokenStore:
                     ApiTokenRow.workspace_id == workspace_id, ApiTokenRow.id == token_id
                 )
             ).first()
+            if row is None:
+                raise NotFoundError(f"no token {token_id!r}")
+            return _token(row)
+
+    def find(self, token_id: str) -> TokenInfo:
+        """The token with this id, in whichever workspace it is (``NotFoundError`` if none)."""
+        with Session(self.engine) as session:
+            row = session.get(ApiTokenRow, token_id)
             if row is None:
                 raise NotFoundError(f"no token {token_id!r}")
             return _token(row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,14 +55,23 @@ class Result:
         return f"calflow {' '.join(self.args)} -> {self.code}\n{self.stdout}\n{self.stderr}"
 
 
-def run_calflow(home: Path, *args: str, stdin: str | None = None, timeout: float = 60) -> Result:
-    """Run ``calflow ARGS`` with ``CALFLOW_HOME=home`` and no other ``CALFLOW_*`` variable.
+def run_calflow(
+    home: Path,
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 60,
+    env: Mapping[str, str] | None = None,
+) -> Result:
+    """Run ``calflow ARGS`` with ``CALFLOW_HOME=home`` and no other ``CALFLOW_*`` variable
+    than those in ``env`` (which may also change ``COLUMNS``).
 
     Every run is checked for what must never happen: a traceback, or the secret shown.
     """
     proc = subprocess.run(
         [*calflow_command(), *args],
-        env=child_env(CALFLOW_HOME=str(home), COLUMNS="100", NO_COLOR="1"),
+        env=child_env(
+            **{"CALFLOW_HOME": str(home), "COLUMNS": "100", "NO_COLOR": "1", **(env or {})}
+        ),
         input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,

@@ -74,7 +74,7 @@ def test_the_demo_finishes_well_within_two_minutes(
     assert not (home.parent / "calflow.db").exists()
     assert sorted(p.name for p in home.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [
         "calflow.db", "calflow.db-writer-queue.lock", "calflow.db-writer.lock", "dbos.sqlite",
-        "dispatch.lock", "secret.key"]  # fmt: skip
+        "dispatch.lock", "secret.key", "serve.lock"]  # fmt: skip
 
 
 def test_every_action_answered_on_its_port(summary: dict[str, Any]) -> None:

@@ -22,6 +22,8 @@ from calflow.integrations import IntegrationStore
 from .conftest import API_KEY, FAST_POLICY, Receiver
 from .sandbox_process import SandboxProcess, sandbox_process
 
+pytestmark = pytest.mark.slow
+
 APP = "cal_com"
 PHONE = "+33 6 12 34 56 78"
 PHONE_E164 = "+33612345678"

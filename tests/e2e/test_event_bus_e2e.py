@@ -37,6 +37,8 @@ from db_fixtures import temporary_database
 from .sandbox_process import SandboxProcess, sandbox_process
 from .serve_process import CalflowHome, ServeProcess, poll, serve_process
 
+pytestmark = pytest.mark.slow
+
 API_KEY = "cal_live_bus_e2e_7c41d9a0b3"
 SAVVYCAL_TOKEN = "pt_secret_bus_e2e_9d2f61c08a4e7b35"
 PHONE = "+33 6 12 34 56 78"

@@ -30,6 +30,8 @@ from calflow.integrations import IntegrationStore
 from .conftest import API_KEY, FAST_POLICY, SAVVYCAL_TOKEN, Receiver
 from .sandbox_process import SandboxProcess, sandbox_process
 
+pytestmark = pytest.mark.slow
+
 APP = "savvycal"
 PHONE = "+33 6 12 34 56 78"
 PHONE_E164 = "+33612345678"

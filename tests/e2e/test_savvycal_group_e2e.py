@@ -29,6 +29,8 @@ from db_fixtures import temporary_database
 from .sandbox_process import SandboxProcess, sandbox_process
 from .serve_process import CalflowHome, ServeProcess, poll, serve_process
 
+pytestmark = pytest.mark.slow
+
 API_KEY = "cal_live_group_e2e_51c0e7"
 SAVVYCAL_TOKEN = "pt_secret_group_e2e_8a3f0c6d2b91"
 LEAD_S = 15

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import REGISTRY
+
 from calflow.workflows.retry import retry_run
 from calflow.workflows.upcoming import upcoming
 from e2e.sandbox_process import SandboxProcess, free_port
@@ -140,6 +142,21 @@ async def test_a_reminder_waits_and_moves_with_a_reschedule(harness: Harness) ->
     ahead = upcoming(shown, h.engine.services.workflows, h.inbox)
     assert [(u["step"], u["at"]) for u in ahead] == [("remind", "before_start: 3597s")]
     assert abs((datetime.fromisoformat(ahead[0]["due_at"]) - expected).total_seconds()) < 1
+
+
+async def test_a_reminder_that_falls_due_has_its_lateness_observed(harness: Harness) -> None:
+    h = harness
+    sample = ("calflow_step_lateness_seconds_count", {"app": "cal_com", "action": "GetBooking"})
+    before = REGISTRY.get_sample_value(*sample) or 0
+    h.apply({
+        "name": "soon",
+        "trigger": {"kinds": ["created"]},
+        "steps": [get_step("remind", at={"before_start": "3599s"})],  # due in about 1 s
+    })  # fmt: skip
+    start = datetime.now(UTC) + timedelta(hours=1)
+    h.publish(booking_event(start=start, end=start + timedelta(minutes=30)))
+    await h.until(lambda: h.runs(status="succeeded"), what="the reminder to run")
+    assert REGISTRY.get_sample_value(*sample) == before + 1  # once, on its first attempt
 
 
 async def test_a_cancel_cancels_pending_reminders_with_the_reason(harness: Harness) -> None:

@@ -28,6 +28,8 @@ from e2e.sandbox_process import SandboxProcess
 from .conftest import booking_event
 from .test_processes import calflow_process, kill9, poll
 
+pytestmark = pytest.mark.slow
+
 EVENTS = int(os.environ.get("CALFLOW_KILL_EVENTS", "1000"))
 KILLS = 4
 

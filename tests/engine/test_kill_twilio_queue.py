@@ -38,6 +38,8 @@ from e2e.sandbox_process import SandboxProcess, sandbox_process
 from .conftest import API_KEY, booking_event
 from .test_processes import calflow_process, kill9, poll
 
+pytestmark = pytest.mark.slow
+
 REMINDERS = int(os.environ.get("CALFLOW_KILL_EVENTS", "1000"))
 KILLS = 4
 BACKLOG = 100

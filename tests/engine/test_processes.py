@@ -31,6 +31,8 @@ from e2e.sandbox_process import SandboxProcess, child_env, free_port
 
 from .conftest import API_KEY, booking_event
 
+pytestmark = pytest.mark.slow
+
 T = TypeVar("T")
 
 

@@ -39,6 +39,8 @@ from calflow.workflows.services import Services
 from calflow.workspaces import TokenStore
 from e2e.sandbox_process import child_env
 
+pytestmark = pytest.mark.slow
+
 SECRET = "whsec_poison_test"
 CAL = {
     "triggerEvent": "BOOKING_CREATED",

@@ -45,7 +45,7 @@ from engine.test_processes import poll
 
 __all__ = ["clean_calflow_env", "isolated_pg_url"]
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 BEAT_S = "1"
 FLOW = {

@@ -126,7 +126,10 @@ async def test_redirects_are_never_followed(receiver: Receiver) -> None:
 
 
 async def test_a_provider_call_refused_at_connect_is_a_final_error(receiver: Receiver) -> None:
-    async with outbound_client(NOTHING, resolver=Rebinding()) as http:
+    async def loopback(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    async with outbound_client(NOTHING, resolver=loopback) as http:
         client = ProviderClient(http, f"http://cal.example:{receiver.port}")
         client.provider_name = "Cal.com"
         with pytest.raises(ConfigError) as caught:

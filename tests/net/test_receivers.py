@@ -3,7 +3,8 @@
 server, and raw servers for chunked bodies with trailers, ``100 Continue``, a server
 closing idle keep-alive connections, a slow head and a truncated body. Both clients
 calflow has run the matrix: replay's delivery :class:`~calflow.net.poster.Poster`
-(aiohttp) and the provider client (:func:`~calflow.net.clients.outbound_client`, httpx).
+(aiohttp) and the provider client (:func:`~calflow.net.clients.outbound_client`, httpx
+on aiohttp).
 Errors are httpx's types, each naming what went wrong; a header with CR or LF is
 refused before anything is sent."""
 

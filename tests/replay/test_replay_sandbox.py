@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from calflow.errors import ConfigError, ValidationError
 from calflow.integrations import IntegrationStore
@@ -41,12 +43,21 @@ def assert_adds_up(data: dict[str, Any]) -> None:
 
 
 async def test_savvycal_history_arrives_once_each_signed_with_the_right_type(
-    engine: ReplayEngine, receiver: Receiver, sandbox: SandboxProcess
+    engine: ReplayEngine,
+    receiver: Receiver,
+    sandbox: SandboxProcess,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     events = all_savvycal_events(sandbox)
     assert len(events) > 200  # several pages
-    summary = await engine.start(options("sc", receiver, concurrency=8))
+    sample = ("calflow_replay_items_total", {"provider": "savvycal", "status": "sent"})
+    before = REGISTRY.get_sample_value(*sample) or 0
+    with caplog.at_level(logging.INFO, logger="calflow.replay"):
+        summary = await engine.start(options("sc", receiver, concurrency=8))
     data = summary.to_dict()
+    assert REGISTRY.get_sample_value(*sample) == before + len(events)  # counted per item
+    (line,) = [r for r in caplog.records if r.name == "calflow.replay"]  # one per job
+    assert line.getMessage() == f"replay job {data['job']} savvycal: completed"
     assert data["status"] == "completed", data
     assert (data["fetched"], data["sent"], data["failed"]) == (len(events), len(events), 0)
     stats = receiver.stats()

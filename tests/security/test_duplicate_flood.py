@@ -22,6 +22,8 @@ from db_fixtures import clean_calflow_env, isolated_pg_url
 from .support import LatencyProbe, guarded_server, signed_delivery
 from .test_template_attacks import GROWTH_MB, PROBE_BOUND_S, _rss_mb
 
+pytestmark = pytest.mark.slow
+
 __all__ = ["clean_calflow_env", "isolated_pg_url"]
 
 COPIES = 2000

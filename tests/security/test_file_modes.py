@@ -45,7 +45,7 @@ def test_a_fresh_home_is_0700_and_every_file_in_it_0600(tmp_path: Path) -> None:
     assert home_mode == 0o700
     expected = {"calflow.db", "calflow.db-wal", "calflow.db-shm", "calflow.db-writer.lock",
                 "calflow.db-writer-queue.lock", "dbos.sqlite", "dispatch.lock",
-                "secret.key"}  # fmt: skip
+                "secret.key", "serve.lock"}  # fmt: skip
     assert expected <= files.keys(), files
     assert {name: f"{m:o}" for name, m in files.items() if m != 0o600} == {}
 

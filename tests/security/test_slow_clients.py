@@ -20,6 +20,8 @@ from db_fixtures import clean_calflow_env, isolated_pg_url
 
 from .support import LatencyProbe, SlowClient, guarded_server, raw_request, signed_delivery
 
+pytestmark = pytest.mark.slow
+
 __all__ = ["clean_calflow_env", "isolated_pg_url"]
 
 HEADER_S = 2.0

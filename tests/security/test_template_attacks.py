@@ -32,11 +32,15 @@ from db_fixtures import clean_calflow_env, isolated_pg_url
 
 from .support import WEBHOOK_SECRET, Guarded, LatencyProbe, guarded_server
 
+pytestmark = pytest.mark.slow
+
 __all__ = ["clean_calflow_env", "isolated_pg_url"]
 
 GROWTH_MB = 150
 PROBE_BOUND_S = 1.0
-DISPATCH_BOUND_S = 1.0
+DISPATCH_BOUND_S = 3.0
+"""A booking of another workspace waits a few costly evaluations at most, not the flood's
+15 s of matching (the margin is for a loaded 2-core machine)."""
 
 ALIAS_BOMB = "\n".join(
     ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']

@@ -22,7 +22,14 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from calflow.api.errors import ApiError, error_response, from_calflow, log
+from calflow.api.errors import (
+    ApiError,
+    error_response,
+    from_calflow,
+    log,
+    note_error,
+    status_for,
+)
 from calflow.api.replays import ReplayManager
 from calflow.errors import CalflowError, FieldError
 from calflow.events.inbox import Inbox
@@ -31,6 +38,7 @@ from calflow.flowapp.runner import Runner
 from calflow.integrations import IntegrationStore
 from calflow.netpolicy import operator_allowance
 from calflow.replay.jobs import JobStore
+from calflow.server.access import note_workspace
 from calflow.server.ratelimit import TokenRateLimit
 from calflow.settings import Settings
 from calflow.vault import Vault
@@ -118,6 +126,7 @@ def require_principal(
         raise ApiError(
             401, "UNAUTHENTICATED", "the API token is invalid or revoked", headers=challenge
         )
+    note_workspace(request.scope, principal.workspace_id)  # for the access log
     refuse_over_rate(api_state(request).rate, principal)
     return principal
 
@@ -222,6 +231,7 @@ class ApiRoute(APIRoute):
             except (StarletteHTTPException, RequestValidationError):
                 raise
             except CalflowError as exc:
+                note_error(request, status_for(exc), exc.code)
                 return from_calflow(exc)
             except Exception as exc:
                 log.error("unexpected error in %s: %s: %s", self.path, type(exc).__name__, exc)

@@ -31,6 +31,7 @@ from calflow.errors import (
     RetryableError,
     ValidationError,
 )
+from calflow.logs import fields
 
 log = logging.getLogger("calflow.api")
 
@@ -43,6 +44,7 @@ __all__ = [
     "error_response",
     "from_calflow",
     "install",
+    "note_error",
     "status_for",
 ]
 
@@ -178,21 +180,32 @@ def request_validation_details(exc: RequestValidationError) -> list[FieldError]:
     ]
 
 
+def note_error(request: Request, status: int, code: str) -> None:
+    """One line per API error: method, path (never the query), status and code only."""
+    path = request.url.path
+    log.info(
+        "api error %s %s → %s %s", request.method, path, status, code,
+        extra=fields(method=request.method, path=path, status=status, code=code),
+    )  # fmt: skip
+
+
 def install(app: FastAPI) -> None:
     """Register the error handlers on ``app`` (every route, API or not, answers in one shape)."""
 
     @app.exception_handler(CalflowError)
-    async def calflow_error(_: Request, exc: CalflowError) -> JSONResponse:
+    async def calflow_error(request: Request, exc: CalflowError) -> JSONResponse:
+        note_error(request, status_for(exc), exc.code)
         return from_calflow(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        note_error(request, 422, "VALIDATION_ERROR")
         return error_response(
             422, "VALIDATION_ERROR", "the request is invalid", request_validation_details(exc)
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {
             401: "UNAUTHENTICATED",
             404: "NOT_FOUND",
@@ -201,6 +214,7 @@ def install(app: FastAPI) -> None:
             415: "UNSUPPORTED_MEDIA_TYPE",
         }.get(exc.status_code, "HTTP_ERROR")
         headers = dict(exc.headers) if exc.headers else None
+        note_error(request, exc.status_code, code)
         return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(ClientDisconnect)

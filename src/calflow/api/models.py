@@ -65,7 +65,13 @@ class CredentialFieldOut(Output):
     description: str
     placeholder: str
     choices: list[str] = Field(
-        default_factory=list, description="The only values the field takes (empty: any text)."
+        default_factory=list,
+        description="The only values the field takes (empty: any value of its kind).",
+    )
+    kind: str = Field(
+        "text",
+        description="What the value is, checked when it is set: text, url, phone (E.164), "
+        "sender, time_zone (IANA), boolean, integer, port, number or country.",
     )
 
 

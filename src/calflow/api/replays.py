@@ -13,14 +13,16 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calflow.api.errors import ApiError
 from calflow.errors import CalflowError
 from calflow.integrations import IntegrationStore
-from calflow.replay import Progress, ReplayEngine, ReplaySummary
 from calflow.replay.jobs import JobStore
 from calflow.settings import Settings
+
+if TYPE_CHECKING:
+    from calflow.replay import Progress, ReplayEngine, ReplaySummary
 
 log = logging.getLogger("calflow.api.replays")
 
@@ -41,6 +43,8 @@ class ReplayManager:
         return self._progress.get(job_id)
 
     def _engine(self, store: IntegrationStore, jobs: JobStore) -> ReplayEngine:
+        from calflow.replay.engine import ReplayEngine  # its imports wait for a replay
+
         return ReplayEngine(store, jobs, settings=self.settings)
 
     def _record(self, snapshot: Progress) -> None:

@@ -15,7 +15,8 @@ from rich.console import Console
 
 from calflow.cli.output import EXIT_FAILURE, console, err_console, fail, print_json
 
-HOME_FILES = ("calflow.db", "dbos.sqlite", "dispatch.lock", "secret.key")
+HOME_FILES = ("calflow.db", "calflow.db-writer.lock", "calflow.db-writer-queue.lock",
+              "dbos.sqlite", "dispatch.lock", "secret.key", "serve.lock")  # fmt: skip
 """What calflow keeps in a home (SQLite adds -wal, -shm and -journal files beside them)."""
 
 
@@ -75,10 +76,16 @@ def demo(
             for command in result["inspect"]:
                 out.print(f"  {command}", highlight=False, soft_wrap=True, markup=False)
 
+    from calflow.home import make_private_dir
+    from calflow.server.serve_lock import ServeLock
+
+    make_private_dir(home)
     try:
-        asyncio.run(
-            run_demo(home, out, wait_s=timeout, keep_running=keep_running, on_summary=on_summary)
-        )
+        with ServeLock(home):  # the demo serves this home: no `calflow serve` beside it
+            asyncio.run(
+                run_demo(home, out, wait_s=timeout, keep_running=keep_running,
+                         on_summary=on_summary)
+            )  # fmt: skip
     except KeyboardInterrupt:
         if not done:
             raise

@@ -1,14 +1,15 @@
-"""``calflow serve``, ``calflow events`` and ``calflow webhooks``: the event bus from the CLI."""
+"""``calflow events`` and ``calflow webhooks``: the event bus from the CLI (``calflow serve``
+is in ``calflow.cli.serve_cmd``)."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 from typing import Any
 
 import typer
 
 from calflow.cli.output import EXIT_FAILURE, console, print_json, table
+from calflow.cli.scope import scope, workspace_option
 from calflow.errors import ValidationError
 
 events_app = typer.Typer(help="Booking events in calflow's inbox.", no_args_is_help=True)
@@ -28,128 +29,6 @@ CALCOM_TRIGGERS = [
 ]
 
 
-def _inbox() -> Any:
-    from calflow.events.inbox import Inbox
-    from calflow.integrations import IntegrationStore
-
-    store = IntegrationStore.default()
-    return Inbox(store.engine, store.workspace_id)
-
-
-def _limit(flag: str, text: str) -> Any:
-    """A ``calflow serve`` flag that overrides the setting it names (unset: the setting)."""
-    return typer.Option(None, flag, help=text, show_default=False)
-
-
-def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
-    worker: bool = typer.Option(
-        True, "--worker/--no-worker", help="Also run workflows in this process (the default)."
-    ),
-    workers: int = typer.Option(
-        0,
-        "--workers",
-        min=0,
-        max=64,
-        help="Run workflows in this many child worker processes instead (one per core).",
-    ),
-    header_timeout: float = _limit(
-        "--header-timeout",
-        "Seconds a client has to send a request's headers (CALFLOW_HEADER_TIMEOUT_S, default 10).",
-    ),
-    body_timeout: float = _limit(
-        "--body-timeout",
-        "Seconds a client has to send a request's body (CALFLOW_BODY_TIMEOUT_S, default 30).",
-    ),
-    keep_alive: int = _limit(
-        "--keep-alive",
-        "Seconds an idle keep-alive connection stays open (CALFLOW_KEEP_ALIVE_S, default 5).",
-    ),
-    max_connections: int = _limit(
-        "--max-connections", "Open connections (CALFLOW_MAX_CONNECTIONS, default 1000)."
-    ),
-    max_requests: int = _limit(
-        "--max-requests",
-        "Requests in flight; past them 503 with Retry-After (CALFLOW_MAX_REQUESTS, default 256).",
-    ),
-    api_rate_limit: str = _limit(
-        "--api-rate-limit",
-        "Calls per API token, e.g. 20/second;600/minute, empty for none (CALFLOW_API_RATE_LIMIT).",
-    ),
-) -> None:
-    """Run the calflow server: webhook receiver at /hooks/{integration_id}, and workflows.
-
-    Its timeouts and limits are in docs/security.md ("Limits"); each flag overrides the
-    CALFLOW_* setting it names."""  # fmt: skip
-    import uvicorn
-
-    from calflow.home import prepare_home, warn_loose_modes
-    from calflow.server.admission import ServeLimits
-    from calflow.server.app import create_app
-    from calflow.server.protocol import server_config
-    from calflow.settings import get_settings, overridden
-
-    settings = overridden(
-        get_settings(),
-        {
-            "header_timeout_s": header_timeout,
-            "body_timeout_s": body_timeout,
-            "keep_alive_s": keep_alive,
-            "max_connections": max_connections,
-            "max_requests": max_requests,
-            "api_rate_limit": api_rate_limit,
-        },
-    )
-    warn_loose_modes(settings.home)
-    prepare_home(settings)
-
-    async def go() -> None:
-        config = server_config(
-            create_app(settings=settings), host, port, ServeLimits.from_settings(settings)
-        )
-        # a long-running server: keep the start-up objects out of every collection and
-        # collect the young generation less often (pauses showed in webhook latency tails)
-        gc.freeze()
-        gc.set_threshold(20_000, 20, 20)
-        server = uvicorn.Server(config)
-        if workers:
-            from calflow.workflows.children import WorkerChildren
-            from calflow.workflows.engine import default_executor_id
-
-            async with WorkerChildren(workers, default_executor_id()):
-                await server.serve()
-            return
-        if not worker:
-            await server.serve()
-            return
-        from calflow.workflows.engine import EngineThread
-
-        # the engine on its own thread and loop: a busy batch never delays a webhook
-        async with EngineThread(fast_loop_factory()):
-            await server.serve()
-
-    from calflow.keys.watch import KeyWatch
-
-    # the keys are checked (and reported to `calflow keys`) before anything is served
-    with KeyWatch.for_process("server", f"serve:{port}"):
-        console.print(
-            f"calflow serving on http://{host}:{port}  (webhooks: /hooks/<integration id>)"
-        )
-        with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
-            runner.run(go())
-
-
-def fast_loop_factory() -> Any:
-    """uvloop's event loop where it is installed (uvicorn only picks it when it makes the
-    loop itself), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:  # e.g. Windows
-        return None
-    return uvloop.new_event_loop
-
-
 @events_app.command("list")
 def list_events(
     kind: str = typer.Option(None, "--kind", help="Only this kind (created, cancelled…)."),
@@ -157,6 +36,7 @@ def list_events(
     since: str = typer.Option(None, "--since", help="Received at/after (date, time or 30d)."),
     booking: str = typer.Option(None, "--booking", help="Only this booking uid."),
     limit: int = typer.Option(100, "--limit", min=1, max=10_000, help="How many, newest first."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Events, newest first."""
@@ -164,7 +44,7 @@ def list_events(
     from calflow.server.bodies import readable
 
     rows = readable(
-        _inbox().list(
+        scope(workspace).inbox().list(
             kind=kind, provider=provider, since=parse_when(since, "since"), booking_uid=booking,
             limit=limit,
         )
@@ -185,13 +65,17 @@ def list_events(
 
 @events_app.command("show")
 def show_event(
-    event_id: str = typer.Argument(..., help="Event id (evt_…)."),
+    event_id: str = typer.Argument(..., help="Event id (evt_…) or a unique prefix of it."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """One event with every delivery that mapped to it (and its source)."""
+    from calflow.db.refs import EVENT
     from calflow.server.bodies import readable
 
-    data = readable(_inbox().get(event_id))  # printable even if stored before bodies were checked
+    found = scope(workspace)
+    # printable even if stored before bodies were checked
+    data = readable(found.inbox().get(found.ref(EVENT, event_id)))
     if as_json:
         print_json(data)
     else:
@@ -203,14 +87,16 @@ def register(
     app: str = typer.Argument(..., help="cal_com or savvycal."),
     integration: str = typer.Option(..., "--integration", "-i", help="Integration name or id."),
     url: str = typer.Option(..., "--url", help="calflow's public base URL (https://…)."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Subscribe calflow's hook URL at the provider, with a secret calflow keeps."""
+    from calflow.db.refs import INTEGRATION
     from calflow.flowapp.runner import Runner
-    from calflow.integrations import IntegrationStore
 
-    store = IntegrationStore.default()
-    found = store.get(integration)
+    chosen = scope(workspace)
+    store = chosen.store
+    found = store.get(chosen.ref(INTEGRATION, integration))
     if found.app_key != app:
         raise ValidationError(f"integration {found.name!r} is a {found.app_key} integration")
     hook_url = f"{url.rstrip('/')}/hooks/{found.id}"

@@ -9,8 +9,9 @@ from __future__ import annotations
 import typer
 
 from calflow.cli.output import parse_pairs, print_json, table
+from calflow.cli.scope import scope, workspace_option
+from calflow.db.refs import INTEGRATION
 from calflow.flowapp import default_registry
-from calflow.integrations import IntegrationStore
 from calflow.netpolicy import check_fields_sync, operator_allowance
 
 integrations_app = typer.Typer(
@@ -23,13 +24,14 @@ def add(
     app: str = typer.Argument(..., help="App key, e.g. cal_com."),
     name: str = typer.Option(..., "--name", help="A name to refer to it by."),
     values: list[str] = typer.Option(None, "--set", help="A field: key=value (repeatable)."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Add an integration: `calflow integrations add cal_com --name main --set api_key=…`."""
     found = default_registry().app(app)
     config, secrets = found.fields_for_new(parse_pairs(values))
     check_fields_sync(config, operator_allowance())
-    integration = IntegrationStore.default().add(found.key, name, config, secrets)
+    integration = scope(workspace).store.add(found.key, name, config, secrets)
     if as_json:
         print_json(integration.public_view())
     else:
@@ -38,15 +40,17 @@ def add(
 
 @integrations_app.command("update")
 def update(
-    name: str = typer.Argument(..., help="Name or id."),
+    name: str = typer.Argument(..., help="Name, id or id prefix."),
     values: list[str] = typer.Option(None, "--set", help="A field: key=value (repeatable)."),
     unset: list[str] = typer.Option(None, "--unset", help="A field to remove (repeatable)."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Change fields of an integration in place (same id):
     `calflow integrations update main --set webhook_signature=standard`."""
-    store = IntegrationStore.default()
-    current = store.get(name)
+    found_scope = scope(workspace)
+    store = found_scope.store
+    current = store.get(found_scope.ref(INTEGRATION, name))
     found = default_registry().app(current.app_key)
     removed = list(unset or [])
     config, secrets = found.fields_for_update(current.values(), parse_pairs(values), removed)
@@ -68,10 +72,11 @@ def update(
 @integrations_app.command("list")
 def list_(
     app: str = typer.Option(None, "--app", help="Only this app's integrations."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List integrations."""
-    items = IntegrationStore.default().list(app)
+    items = scope(workspace).store.list(app)
     if as_json:
         print_json([i.public_view() for i in items])
         return
@@ -93,11 +98,13 @@ def list_(
 
 @integrations_app.command("show")
 def show(
-    name: str = typer.Argument(..., help="Name or id."),
+    name: str = typer.Argument(..., help="Name, id or id prefix."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show one integration (secret values masked)."""
-    view = IntegrationStore.default().get(name).public_view()
+    found = scope(workspace)
+    view = found.store.get(found.ref(INTEGRATION, name)).public_view()
     if as_json:
         print_json(view)
         return
@@ -106,7 +113,12 @@ def show(
 
 
 @integrations_app.command("remove")
-def remove(name: str = typer.Argument(..., help="Name or id.")) -> None:
+def remove(
+    name: str = typer.Argument(..., help="Name, id or id prefix."),
+    workspace: str = workspace_option(),
+) -> None:
     """Delete an integration and its stored secrets."""
-    IntegrationStore.default().remove(name)
-    typer.echo(f"removed integration {name!r}")
+    found = scope(workspace)
+    gone = found.store.get(found.ref(INTEGRATION, name))
+    found.store.remove(gone.id)
+    typer.echo(f"removed integration {gone.name!r} ({gone.id})")

@@ -7,7 +7,7 @@ import asyncio
 import typer
 
 from calflow.cli.output import console, print_json, table
-from calflow.db.models import DEFAULT_WORKSPACE
+from calflow.cli.scope import workspace_option
 
 mcp_app = typer.Typer(
     help="MCP server: calflow's actions as tools for AI agents.",
@@ -19,13 +19,11 @@ expose_app = typer.Typer(
 )
 mcp_app.add_typer(expose_app, name="expose")
 
-_WORKSPACE_HELP = "Workspace name (or id)."
-
 
 @mcp_app.callback()
 def mcp(
     ctx: typer.Context,
-    workspace: str = typer.Option(DEFAULT_WORKSPACE, "--workspace", "-w", help=_WORKSPACE_HELP),
+    workspace: str = workspace_option(),
 ) -> None:
     """Serve the workspace's tools over stdio (what an MCP host starts), or a subcommand."""
     if ctx.invoked_subcommand is not None:
@@ -47,10 +45,9 @@ def _show(patterns: list[str], is_default: bool, as_json: bool) -> None:
 
 def _current(workspace: str) -> tuple[str, list[str], bool]:
     from calflow.mcp.exposure import patterns_of
-    from calflow.mcp.stdio import find_workspace
     from calflow.workspaces import WorkspaceStore
 
-    found = find_workspace(WorkspaceStore.default(), workspace)
+    found = WorkspaceStore.default().find(workspace)
     section = found.settings.get("mcp")
     is_default = not (isinstance(section, dict) and isinstance(section.get("expose"), list))
     return found.id, patterns_of(found.settings), is_default
@@ -74,7 +71,7 @@ def _save(workspace_id: str, patterns: list[str] | None) -> list[str]:
 
 @expose_app.command("show")
 def expose_show(
-    workspace: str = typer.Option(DEFAULT_WORKSPACE, "--workspace", "-w", help=_WORKSPACE_HELP),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The patterns in force (the default when none are set)."""
@@ -85,7 +82,7 @@ def expose_show(
 @expose_app.command("set")
 def expose_set(
     patterns: list[str] = typer.Argument(..., help="e.g. @read @booking main.cancel_booking"),
-    workspace: str = typer.Option(DEFAULT_WORKSPACE, "--workspace", "-w", help=_WORKSPACE_HELP),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Replace the patterns. SCOPE.ACTION (integration or app, action key; * wildcards),
@@ -97,7 +94,7 @@ def expose_set(
 @expose_app.command("add")
 def expose_add(
     patterns: list[str] = typer.Argument(..., help="e.g. main.cancel_booking"),
-    workspace: str = typer.Option(DEFAULT_WORKSPACE, "--workspace", "-w", help=_WORKSPACE_HELP),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Add patterns to those in force (to the default if none are set)."""
@@ -109,7 +106,7 @@ def expose_add(
 @expose_app.command("remove")
 def expose_remove(
     patterns: list[str] = typer.Argument(..., help="Patterns exactly as listed by show."),
-    workspace: str = typer.Option(DEFAULT_WORKSPACE, "--workspace", "-w", help=_WORKSPACE_HELP),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Remove patterns from those in force."""
@@ -119,7 +116,7 @@ def expose_remove(
 
 @expose_app.command("reset")
 def expose_reset(
-    workspace: str = typer.Option(DEFAULT_WORKSPACE, "--workspace", "-w", help=_WORKSPACE_HELP),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Back to the default (reads and booking changes, nothing destructive)."""
@@ -129,7 +126,7 @@ def expose_reset(
 
 @mcp_app.command("tools")
 def tools(
-    workspace: str = typer.Option(DEFAULT_WORKSPACE, "--workspace", "-w", help=_WORKSPACE_HELP),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print each tool as MCP lists it."),
 ) -> None:
     """The tools an MCP client of the workspace sees now."""

@@ -27,9 +27,11 @@ def print_json(value: Any) -> None:
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A Rich table on stdout; a value too wide for its column wraps onto more lines
+    (``fold``), never cut short, so every id printed can be copied whole."""
     t = Table(title=title, show_lines=False)
     for col in columns:
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
     console.print(t)
@@ -37,7 +39,9 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
 
 def show_error(exc: CalflowError) -> None:
     """A clear message on stderr: the error's code, message, and each field problem."""
-    err_console.print(f"[bold red]error[/] ({exc.code}): {exc.message}", highlight=False)
+    err_console.print(
+        f"[bold red]error[/] ({exc.code}): {exc.message}", highlight=False, soft_wrap=True
+    )
     if isinstance(exc, ValidationError):
         for problem in exc.errors:
             err_console.print(

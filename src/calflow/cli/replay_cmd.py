@@ -19,6 +19,7 @@ from rich.progress import (
 )
 
 from calflow.cli.output import EXIT_FAILURE, console, err_console, print_json, table
+from calflow.cli.scope import Scope, scope, workspace_option
 from calflow.errors import ValidationError
 
 replays_app = typer.Typer(help="Replay jobs: list, show, cancel.", no_args_is_help=True)
@@ -31,12 +32,18 @@ PROVIDER_NAMES = {
 }
 
 
-def _engine() -> Any:
+def _engine(found: Scope) -> Any:
     from calflow.netpolicy import EVERYTHING
     from calflow.replay import ReplayEngine
 
     # --allow-private: the operator on this machine may reach any address
-    return ReplayEngine(grant=EVERYTHING, flag_text="--allow-private")
+    return ReplayEngine(store=found.store, grant=EVERYTHING, flag_text="--allow-private")
+
+
+def _job(found: Scope, job: str) -> str:
+    from calflow.db.refs import REPLAY_JOB
+
+    return found.ref(REPLAY_JOB, job)
 
 
 @contextmanager
@@ -160,7 +167,10 @@ def replay(
         help="With --into calflow: let old changes start workflows too (by default a "
         "change that happened more than 60 s ago starts none).",
     ),
-    resume: str = typer.Option(None, "--resume", help="Continue this job from its checkpoint."),
+    resume: str = typer.Option(
+        None, "--resume", help="Continue this job (id or id prefix) from its checkpoint."
+    ),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Replay an integration's booking history to a webhook URL or into calflow.
@@ -168,15 +178,20 @@ def replay(
     Exit 0 when every item was sent or skipped, 1 when items failed or the job stopped
     (resume it with --resume JOB), 2 for bad options, 130 when interrupted.
     """
+    from calflow.db.refs import INTEGRATION
     from calflow.replay import ReplayOptions
     from calflow.replay.timespec import parse_when
 
     show_bar = not as_json and sys.stderr.isatty()
-    engine = _engine()
+    found = scope(workspace)
+    engine = _engine(found)
     options = None
-    if not resume:
+    if resume:
+        resume = _job(found, resume)
+    else:
         if not integration:
             raise ValidationError("--integration is required (or --resume JOB)")
+        integration = found.ref(INTEGRATION, integration)
         options = ReplayOptions(
             integration=integration,
             to=to,
@@ -238,10 +253,11 @@ def _check_provider(provider: str, engine: Any, integration: str) -> None:
 @replays_app.command("list")
 def list_jobs(
     limit: int = typer.Option(20, "--limit", help="How many recent jobs."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Recent replay jobs with their status and totals."""
-    engine = _engine()
+    engine = _engine(scope(workspace))
     jobs = engine.jobs.list(limit)
     rows = [j.public(engine.jobs.totals(j.id)) for j in jobs]
     if as_json:
@@ -260,13 +276,16 @@ def list_jobs(
 
 @replays_app.command("show")
 def show_job(
-    job: str = typer.Argument(..., help="Job id."),
+    job: str = typer.Argument(..., help="Job id or a unique prefix of it."),
     status: str = typer.Option(None, "--status", help="List items with this status."),
     limit: int = typer.Option(100, "--limit", help="How many items to list."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """One job: options, checkpoint, totals, and its failed (or chosen) items."""
-    engine = _engine()
+    chosen = scope(workspace)
+    engine = _engine(chosen)
+    job = _job(chosen, job)
     found = engine.jobs.get(job)
     data = found.public(engine.jobs.totals(job))
     data["items"] = engine.jobs.items(job, status or "failed", limit)
@@ -278,11 +297,13 @@ def show_job(
 
 @replays_app.command("cancel")
 def cancel_job(
-    job: str = typer.Argument(..., help="Job id."),
+    job: str = typer.Argument(..., help="Job id or a unique prefix of it."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Ask a running job to stop (it stops within a second); it stays resumable."""
-    found = _engine().jobs.cancel(job)
+    chosen = scope(workspace)
+    found = _engine(chosen).jobs.cancel(_job(chosen, job))
     if as_json:
         print_json(found.public())
     else:

@@ -50,6 +50,19 @@ def sandbox(
     seeded data, and an SMTP sink that records mail."""
     from calflow.sandbox import SandboxConfig
     from calflow.sandbox.server import serve
+    from calflow.server.listen import ListenError, listen
+
+    # the sandbox's port is bound before anything is printed: taken, it is one clear
+    # error; a taken SMTP port is said at once, and the sandbox runs without the sink
+    # (several sandboxes of a test run share the default one)
+    sock = listen(host, port)
+    if smtp_port:
+        try:
+            listen(host, smtp_port, "--smtp-port").close()  # the sink binds it at start
+        except ListenError as exc:
+            typer.echo(f"warning: no SMTP sink: {exc.message}; --smtp-port 0 starts none",
+                       err=True)  # fmt: skip
+            smtp_port = 0
 
     config = SandboxConfig(
         seed=seed,
@@ -74,4 +87,4 @@ def sandbox(
         typer.echo(f"  each Twilio sender sends {twilio_mps:g} segment(s) per second")
     if smtp_port:
         typer.echo(f"SMTP sink: {host}:{smtp_port}   (mail in /_sandbox/smtp/messages)")
-    serve(host, port, config)
+    serve(host, port, config, sock)

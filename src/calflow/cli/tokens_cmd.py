@@ -8,7 +8,10 @@ from __future__ import annotations
 import typer
 
 from calflow.cli.output import err_console, print_json, table
-from calflow.workspaces import DEFAULT_WORKSPACE, TokenStore, WorkspaceStore
+from calflow.cli.scope import workspace_option
+from calflow.db.refs import TOKEN, resolve
+from calflow.errors import NotFoundError
+from calflow.workspaces import TokenStore, WorkspaceStore
 
 tokens_app = typer.Typer(help="API tokens (Authorization: Bearer …).", no_args_is_help=True)
 workspaces_app = typer.Typer(help="Workspaces (tenants).", no_args_is_help=True)
@@ -16,15 +19,18 @@ workspaces_app = typer.Typer(help="Workspaces (tenants).", no_args_is_help=True)
 
 @tokens_app.command("create")
 def create_token(
-    workspace: str = typer.Option(
-        DEFAULT_WORKSPACE, "--workspace", "-w", help="Workspace name (created if missing)."
+    workspace: str = workspace_option(
+        help="Workspace name (created if missing; default: $CALFLOW_WORKSPACE, else 'default')."
     ),
     name: str = typer.Option("", "--name", help="A label to recognise the token by."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Make an API token and print it (once: it cannot be shown again)."""
     store = WorkspaceStore.default()
-    found = store.ensure(workspace)
+    try:  # a name or an id; a new name makes the workspace
+        found = store.find(workspace)
+    except NotFoundError:
+        found = store.ensure(workspace)
     info, secret = TokenStore(store.engine).create(found.id, name)
     if as_json:
         print_json({"workspace": found.public(), "token": info.public(), "secret": secret})
@@ -39,12 +45,12 @@ def create_token(
 
 @tokens_app.command("list")
 def list_tokens(
-    workspace: str = typer.Option(DEFAULT_WORKSPACE, "--workspace", "-w", help="Workspace name."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The workspace's tokens (their prefix, never their text)."""
     store = WorkspaceStore.default()
-    found = store.by_name(workspace)
+    found = store.find(workspace)
     rows = [t.public() for t in TokenStore(store.engine).list(found.id)]
     if as_json:
         print_json(rows)
@@ -62,14 +68,24 @@ def list_tokens(
 
 @tokens_app.command("revoke")
 def revoke_token(
-    token_id: str = typer.Argument(..., help="Token id (tok_…)."),
-    workspace: str = typer.Option(DEFAULT_WORKSPACE, "--workspace", "-w", help="Workspace name."),
+    token_id: str = typer.Argument(..., help="Token id (tok_…) or a unique prefix of it."),
+    workspace: str = workspace_option(
+        default=None,
+        envvar=None,
+        help="Only look in this workspace (default: every workspace).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Revoke a token: requests with it are refused (401) from now on."""
+    """Revoke a token of any workspace: requests with it are refused (401) from now on."""
     store = WorkspaceStore.default()
-    found = store.by_name(workspace)
-    info = TokenStore(store.engine).revoke(found.id, token_id)
+    tokens = TokenStore(store.engine)
+    if workspace is None:
+        found = tokens.find(resolve(store.engine, TOKEN, token_id, None))
+    else:
+        space = store.find(workspace)
+        where = f" in workspace {space.name!r}"
+        found = tokens.get(space.id, resolve(store.engine, TOKEN, token_id, space.id, where))
+    info = tokens.revoke(found.workspace_id, found.id)
     if as_json:
         print_json(info.public())
     else:

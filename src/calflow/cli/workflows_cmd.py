@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from calflow.cli.output import console, err_console, print_json, table
-from calflow.errors import FieldError, ValidationError
+from calflow.cli.scope import Scope, scope, workspace_option
+from calflow.errors import FieldError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from calflow.workflows.store import WorkflowStore
@@ -22,16 +23,15 @@ workflows_app = typer.Typer(help="Workflow definitions (YAML or JSON).", no_args
 runs_app = typer.Typer(help="Workflow runs and their step traces.", no_args_is_help=True)
 
 
-def _stores() -> tuple[Any, Any]:
-    from calflow.integrations import IntegrationStore
-    from calflow.workflows.runs import RunStore
-    from calflow.workflows.store import WorkflowStore
+def _stores(workspace: str) -> tuple[Any, Any]:
+    found = scope(workspace)
+    return found.workflows(), found.runs()
 
-    store = IntegrationStore.default()
-    return (
-        WorkflowStore(store.engine, store.workspace_id),
-        RunStore(store.engine, store.workspace_id),
-    )
+
+def _workflow(found: Scope, ref: str) -> str:
+    from calflow.db.refs import WORKFLOW
+
+    return found.ref(WORKFLOW, ref)
 
 
 def _documents(path: Path) -> list[tuple[str, Any]]:
@@ -63,12 +63,13 @@ def apply(
         "--allow-missing-integrations",
         help="Apply even if a step names an integration not created yet (a warning).",
     ),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create or update workflows by name (every file is checked before any is applied)."""
     from calflow.workflows import builtin as builtins
 
-    workflows, _ = _stores()
+    workflows, _ = _stores(workspace)
     docs = [doc for path in paths or [] for doc in _documents(path)]
     chosen = builtins.names() if "all" in (builtin or []) else list(builtin or [])
     docs += [(f"built-in {name}", builtins.load(name)) for name in chosen]
@@ -122,18 +123,21 @@ def _check_all(
 
 
 @workflows_app.command("list")
-def list_workflows(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def list_workflows(
+    workspace: str = workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Every workflow with its trigger and steps."""
-    workflows, _ = _stores()
+    workflows, _ = _stores(workspace)
     rows = [w.to_dict() for w in workflows.list()]
     if as_json:
         print_json(rows)
         return
     table(
         "workflows",
-        ["name", "enabled", "version", "trigger", "steps"],
+        ["name", "id", "enabled", "version", "trigger", "steps"],
         [
-            (r["name"], "yes" if r["enabled"] else "no", r["version"],
+            (r["name"], r["id"], "yes" if r["enabled"] else "no", r["version"],
              ",".join(_as_list(r["trigger"]["kinds"])), " → ".join(r["steps"]))
             for r in rows
         ],
@@ -146,23 +150,24 @@ def _as_list(value: Any) -> list[str]:
 
 @workflows_app.command("show")
 def show(
-    ref: str = typer.Argument(..., help="Workflow name or id."),
+    ref: str = typer.Argument(..., help="Workflow name, id or id prefix."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """One workflow's definition."""
-    workflows, _ = _stores()
-    data = workflows.get(ref).to_dict()
+    found = scope(workspace)
+    data = found.workflows().get(_workflow(found, ref)).to_dict()
     if as_json:
         print_json(data)
     else:
         console.print_json(data=data)
 
 
-def _toggle(ref: str, enabled: bool, as_json: bool) -> None:
+def _toggle(ref: str, enabled: bool, workspace: str, as_json: bool) -> None:
     from calflow.workflows.lifecycle import set_enabled, toggle_message
 
-    workflows, runs = _stores()
-    data = set_enabled(workflows, runs, ref, enabled)
+    found = scope(workspace)
+    data = set_enabled(found.workflows(), found.runs(), _workflow(found, ref), enabled)
     if as_json:
         print_json(data)
     else:
@@ -171,37 +176,42 @@ def _toggle(ref: str, enabled: bool, as_json: bool) -> None:
 
 @workflows_app.command("enable")
 def enable(
-    ref: str = typer.Argument(..., help="Workflow name or id."),
+    ref: str = typer.Argument(..., help="Workflow name, id or id prefix."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Start matching events again."""
-    _toggle(ref, True, as_json)
+    _toggle(ref, True, workspace, as_json)
 
 
 @workflows_app.command("disable")
 def disable(
-    ref: str = typer.Argument(..., help="Workflow name or id."),
+    ref: str = typer.Argument(..., help="Workflow name, id or id prefix."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Stop matching new events; the runs already started keep waiting and run when due
     (the output and `runs_waiting` say how many)."""
-    _toggle(ref, False, as_json)
+    _toggle(ref, False, workspace, as_json)
 
 
 @workflows_app.command("delete")
 def delete(
-    ref: str = typer.Argument(..., help="Workflow name or id."),
+    ref: str = typer.Argument(..., help="Workflow name, id or id prefix."),
     keep_runs: bool = typer.Option(
         False, "--keep-runs", help="Let its unfinished runs go on instead of cancelling them."
     ),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Delete a workflow and cancel its unfinished runs (reason "workflow deleted"), or
     keep them with --keep-runs; finished runs stay visible."""
     from calflow.workflows.lifecycle import delete_message, delete_workflow
 
-    workflows, runs = _stores()
-    data = delete_workflow(workflows, runs, ref, keep_runs=keep_runs)
+    found = scope(workspace)
+    data = delete_workflow(
+        found.workflows(), found.runs(), _workflow(found, ref), keep_runs=keep_runs
+    )
     if as_json:
         print_json({"deleted": data["name"], **data})
     else:
@@ -233,15 +243,20 @@ def schema() -> None:
 
 @runs_app.command("list")
 def list_runs(
-    workflow: str = typer.Option(None, "--workflow", help="Workflow name or id."),
+    workflow: str = typer.Option(None, "--workflow", help="Workflow name, id or id prefix."),
     status: str = typer.Option(None, "--status", help="queued, waiting, running, succeeded…"),
     booking: str = typer.Option(None, "--booking", help="Booking uid."),
     dead: bool = typer.Option(False, "--dead", help="Only the dead-letter list."),
     limit: int = typer.Option(100, "--limit", min=1, max=10_000, help="How many, newest first."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Runs, newest first."""
-    _, runs = _stores()
+    found = scope(workspace)
+    runs = found.runs()
+    if workflow:
+        with contextlib.suppress(NotFoundError):  # a deleted workflow's runs keep its name
+            workflow = _workflow(found, workflow)
     rows = runs.list(workflow=workflow, status=status, booking_uid=booking,
                      dead=True if dead else None, limit=limit)  # fmt: skip
     if as_json:
@@ -260,17 +275,18 @@ def list_runs(
 
 @runs_app.command("show")
 def show_run(
-    run_id: str = typer.Argument(..., help="Run id (run_…)."),
+    run_id: str = typer.Argument(..., help="Run id (run_…) or a unique prefix of it."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """One run: every step attempt (input with secrets masked, port, output, error, timing)
     and the steps still ahead with their due times."""
-    from calflow.events.inbox import Inbox
+    from calflow.db.refs import RUN
     from calflow.workflows.upcoming import upcoming
 
-    workflows, runs = _stores()
-    data = runs.get(run_id)
-    data["upcoming"] = upcoming(data, workflows, Inbox(runs.engine, runs.workspace_id))
+    found = scope(workspace)
+    data = found.runs().get(found.ref(RUN, run_id))
+    data["upcoming"] = upcoming(data, found.workflows(), found.inbox())
     if as_json:
         print_json(data)
     else:
@@ -279,13 +295,16 @@ def show_run(
 
 @runs_app.command("retry")
 def retry(
-    run_id: str = typer.Argument(..., help="A failed run's id."),
+    run_id: str = typer.Argument(..., help="A failed run's id or a unique prefix of it."),
+    workspace: str = workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Re-run a failed run from the step that failed (with the workflow as it is now)."""
+    from calflow.db.refs import RUN
     from calflow.workflows.retry import retry_run
 
-    data = retry_run(run_id)
+    found = scope(workspace)
+    data = retry_run(found.ref(RUN, run_id), store=found.store)
     if as_json:
         print_json(data)
     else:
@@ -306,11 +325,13 @@ def worker(
     """Run workflows: dispatch stored events and execute runs (scale out on PostgreSQL)."""
     from calflow.home import warn_loose_modes
     from calflow.keys.watch import KeyWatch
+    from calflow.logs import configure as configure_logs
     from calflow.settings import get_settings
     from calflow.workflows.children import PARENT_ENV, watch_parent, yield_cpu_to_parent
     from calflow.workflows.engine import WorkflowEngine, default_executor_id
 
     yield_cpu_to_parent()
+    configure_logs(get_settings().log_level, get_settings().log_format)
     if not os.environ.get(PARENT_ENV):  # a child of `calflow serve`: the server warned
         warn_loose_modes(get_settings().home)
 

@@ -21,20 +21,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from calflow.errors import ConfigError
 from calflow.home import make_private_dir
 from calflow.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 __all__ = [
+    "HEAD_REVISION",
     "MIGRATIONS_DIR",
     "current_revision",
     "downgrade",
@@ -47,6 +48,9 @@ __all__ = [
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 """The Alembic script directory shipped as package data."""
+HEAD_REVISION = "0010"
+"""The newest migration's revision (``tests/test_db.py`` checks it is Alembic's head): a
+database already at it is opened without loading Alembic and its scripts."""
 
 _SQLITE_BUSY_TIMEOUT_MS = 5000
 _SQLITE_LOCK_WAIT_S = 120.0
@@ -312,12 +316,25 @@ def open_engine(settings: Settings | None = None) -> Engine:
     key = engine.url.render_as_string(hide_password=False)
     with _lock:
         if key not in _migrated:
-            migrate(engine)
+            if _stored_revision(engine) != HEAD_REVISION:
+                migrate(engine)
             _migrated.add(key)
     return engine
 
 
+def _stored_revision(engine: Engine) -> str | None:
+    """The revision in ``alembic_version``, read without Alembic; None if there is none."""
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    except DBAPIError:  # no such table yet: a new database
+        return None
+    return None if row is None else str(row[0])
+
+
 def _alembic_config(conn: Connection) -> Config:
+    from alembic.config import Config  # only when migrating: its import costs ~0.2 s
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     config.attributes["connection"] = conn
@@ -364,12 +381,16 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     advisory lock on PostgreSQL and by ``BEGIN IMMEDIATE`` on SQLite, so the
     second caller finds the schema already current.
     """
+    from alembic import command
+
     with _locked_migration_connection(engine) as conn:
         command.upgrade(_alembic_config(conn), revision)
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
     """Downgrade the schema to ``revision`` (default: drop everything calflow created)."""
+    from alembic import command
+
     with _locked_migration_connection(engine) as conn:
         command.downgrade(_alembic_config(conn), revision)
     with _lock:
@@ -378,5 +399,7 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at, or None before the first migration."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()

@@ -122,7 +122,13 @@ class Inbox:
         """
         with write_transaction(self.engine) as conn:
             writer = sql.Writer(conn)
-            return [self._publish(writer, event, reference) for event, reference in items]
+            published = [self._publish(writer, event, reference) for event, reference in items]
+        from calflow.metrics import EVENTS  # here: listing events never loads the client
+
+        for (event, _), done in zip(items, published, strict=True):
+            if not done.duplicate:  # counted once committed
+                EVENTS.labels(event.kind, event.source).inc()
+        return published
 
     def _publish(self, w: sql.Writer, event: BookingEvent, reference: str | None) -> Published:
         key = event.dedupe_key()

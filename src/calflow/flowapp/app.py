@@ -10,6 +10,8 @@ from calflow.errors import FieldError, NotFoundError, ValidationError
 from calflow.flowapp.action import Action, DataFetcher
 from calflow.flowapp.model import SKIPPED_ROUTE, AuthMode, CredentialField
 from calflow.flowapp.schema import open_objects
+from calflow.flowapp.values import KINDS, problem
+from calflow.workflows.suggest import did_you_mean
 
 SettingsCheck = Callable[[Mapping[str, Any]], list[FieldError]]
 """A check across an integration's fields: the problems of its values (never echoing a
@@ -49,8 +51,11 @@ class App:
     def action(self, key: str) -> type[Action]:
         found = self._action_index.get(_norm(key))
         if found is None:
-            known = ", ".join(a.key for a in self.actions)
-            raise NotFoundError(f"app {self.key!r} has no action {key!r} (it has: {known})")
+            keys = [a.key for a in self.actions]
+            raise NotFoundError(
+                f"app {self.key!r} has no action {key!r} (it has: {', '.join(keys)})"
+                f"{did_you_mean(key, keys)}"
+            )
         return found
 
     def fetcher(self, key: str) -> type[DataFetcher]:
@@ -82,16 +87,23 @@ class App:
         return config, secrets
 
     def check_settings(self, values: Mapping[str, Any]) -> None:
-        """``ValidationError`` for a value outside its field's ``choices`` or a problem one
-        of the app's ``checks`` finds."""
+        """``ValidationError`` for a value outside its field's ``choices``, a value not of
+        its field's ``kind`` (:mod:`calflow.flowapp.values`), or a problem one of the app's
+        ``checks`` finds. Each error names the field and what it takes."""
         errors: list[FieldError] = []
         for f in self.credential_fields:
             value = values.get(f.key)
-            if f.choices and value not in (None, "") and value not in f.choices:
+            if value in (None, ""):
+                continue
+            if f.choices and value not in f.choices:
                 got = "" if f.secret else f" (got {str(value)[:60]!r})"
+                near = "" if f.secret else did_you_mean(str(value), f.choices)
                 errors.append(
-                    FieldError(f.key, f"must be one of: {', '.join(f.choices)}{got}", "enum")
+                    FieldError(f.key, f"must be one of: {', '.join(f.choices)}{got}{near}", "enum")
                 )
+            elif (why := problem(f.kind, value)) is not None:
+                got = "" if f.secret else f" (got {str(value)[:60]!r})"
+                errors.append(FieldError(f.key, f"{why}{got}", f.kind))
         if not errors:
             for check in self.checks:
                 errors += check(values)
@@ -159,7 +171,12 @@ class App:
 
     def problems(self) -> list[str]:
         """Declaration errors: unknown fetchers in schemas, results on undeclared ports…"""
-        out: list[str] = []
+        out: list[str] = [
+            f"{self.key}: credential field {f.key!r} has unknown kind {f.kind!r} "
+            f"(known: {', '.join(KINDS)})"
+            for f in self.credential_fields
+            if f.kind not in KINDS
+        ]
         fetcher_keys = {f.key for f in self.fetchers}
         for kind, keys in (
             ("action", [a.key for a in self.actions]),

@@ -135,6 +135,23 @@ def parse_body(response: httpx.Response) -> Any:
     return json.loads(response.content)
 
 
+def _error_kind(status: int) -> str:
+    if status == 429:
+        return "rate_limited"
+    if status >= 500 or status == 408:
+        return "server"
+    if status in (401, 403):
+        return "auth"
+    return "client"
+
+
+def _count_error(provider: str, kind: str) -> None:
+    """Count one failed attempt (``calflow_outbound_http_errors_total``)."""
+    from calflow.metrics import OUTBOUND_ERRORS  # loaded on the first failure only
+
+    OUTBOUND_ERRORS.labels(provider, kind).inc()
+
+
 class ProviderClient:
     """Base of every app's HTTP client: base URL, auth headers, retries, error mapping."""
 
@@ -197,7 +214,9 @@ class ProviderClient:
                 refused = refused_in(exc)
                 if refused is not None:  # the operator's rule, not an outage: never retried
                     raise ConfigError(f"{self.provider_name}: {refused}") from None
-                kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "is unreachable"
+                timed_out = isinstance(exc, httpx.TimeoutException)
+                _count_error(self.provider_name, "timeout" if timed_out else "network")
+                kind = "timed out" if timed_out else "is unreachable"
                 if attempt >= self.policy.max_retries:
                     raise RetryableError(
                         f"{self.provider_name} {kind} ({type(exc).__name__}) after "
@@ -215,6 +234,7 @@ class ProviderClient:
             outcome = self._classify(response, accept)
             if isinstance(outcome, ProviderResponse):
                 return outcome
+            _count_error(self.provider_name, _error_kind(response.status_code))
             if isinstance(outcome, RateLimitError):
                 wait = outcome.retry_after
                 if wait is None:

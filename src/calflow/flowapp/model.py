@@ -18,7 +18,12 @@ class CredentialField:
     description: str = ""
     placeholder: str = ""
     choices: tuple[str, ...] = ()
-    """The only values the field takes (empty: any text)."""
+    """The only values the field takes (empty: any value of its ``kind``)."""
+    kind: str = "text"
+    """What the value is, checked whenever it is set (:mod:`calflow.flowapp.values`):
+    ``text``, ``url``, ``phone`` (E.164), ``sender`` (E.164, short code or alphanumeric
+    sender ID), ``time_zone`` (IANA), ``boolean``, ``integer``, ``port``, ``number``
+    (positive) or ``country`` (two letters)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -30,6 +35,7 @@ class CredentialField:
             "description": self.description,
             "placeholder": self.placeholder,
             "choices": list(self.choices),
+            "kind": self.kind,
         }
 
 

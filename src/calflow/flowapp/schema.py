@@ -71,7 +71,7 @@ def closure(node: Mapping[str, Any]) -> str | None:
 
 def declared_properties(node: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, Any]:
     """The properties ``node`` declares, its composition branches' included (first wins)."""
-    node = _resolve(node, root)
+    node = resolve_ref(node, root)
     out: dict[str, Any] = dict(node.get("properties", {}))
     subs = [b for key in _BRANCHES for b in node.get(key, []) if isinstance(b, Mapping)]
     subs += [node[k] for k in ("then", "else") if isinstance(node.get(k), Mapping)]
@@ -104,7 +104,7 @@ def open_objects(schema: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
 
     def walk(node: Mapping[str, Any], path: str) -> None:
-        node = _resolve(node, schema)
+        node = resolve_ref(node, schema)
         extra = node.get("additionalProperties")
         if _is_object(node) and closure(node) is None and extra is None:
             out.append(path)
@@ -136,7 +136,7 @@ def undeclared_keys(
     Only the keys are looked at, so values may still be templates: a string where an
     object is declared is not walked into.
     """
-    node = _resolve(schema, root)
+    node = resolve_ref(schema, root)
     out: list[FieldError] = []
     if isinstance(value, Mapping):
         props = declared_properties(node, root)
@@ -351,7 +351,8 @@ def _friendly(err: js_exc.ValidationError) -> str:
 # --- coercion and defaults -------------------------------------------------
 
 
-def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+def resolve_ref(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``schema`` with a local ``$ref`` (``#/$defs/…``) merged in; else ``schema`` itself."""
     ref = schema.get("$ref")
     if not isinstance(ref, str) or not ref.startswith("#/"):
         return schema
@@ -412,14 +413,14 @@ def _coerce_scalar(value: str, types: list[str]) -> Any:
 
 def prepare_value(schema: Mapping[str, Any], value: Any, root: Mapping[str, Any]) -> Any:
     """Coerce ``value`` toward ``schema`` and fill object defaults (recursively)."""
-    schema = _resolve(schema, root)
+    schema = resolve_ref(schema, root)
     types = _types(schema)
     if isinstance(value, str) and types:
         value = _coerce_scalar(value, types)
     if isinstance(value, dict):
         props: Mapping[str, Any] = schema.get("properties", {})
         for name, sub in props.items():
-            sub_r = _resolve(sub, root)
+            sub_r = resolve_ref(sub, root)
             if name in value:
                 value[name] = prepare_value(sub_r, value[name], root)
             elif "default" in sub_r:
@@ -440,9 +441,9 @@ def iter_fields(schema: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, A
     """Every (dotted path, property schema) in the schema, variants and ``$defs`` included."""
 
     def walk(node: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
-        node = _resolve(node, schema)
+        node = resolve_ref(node, schema)
         for name, sub in node.get("properties", {}).items():
-            sub_r = _resolve(sub, schema)
+            sub_r = resolve_ref(sub, schema)
             path = f"{prefix}{name}"
             yield path, sub_r
             yield from walk(sub_r, path + ".")

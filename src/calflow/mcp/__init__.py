@@ -5,3 +5,8 @@ workspace at ``/mcp`` over streamable HTTP, by bearer token. See ``server`` for 
 tools, ``schema`` for how action schemas become tool schemas, ``exposure`` for the
 workspace setting that decides which actions are tools.
 """
+
+WORKSPACE_SCOPE_KEY = "calflow.workspace_id"
+"""Where ``/mcp``'s token gate puts the token's workspace in the ASGI scope."""
+
+__all__ = ["WORKSPACE_SCOPE_KEY"]

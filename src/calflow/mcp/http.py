@@ -7,31 +7,38 @@ endpoint serves every workspace and a token sees only its own workspace's tools.
 principal is also handed to the SDK as the request's user: an MCP session is bound to
 the token that opened it, and another token cannot use its session id.
 
-The SDK's session manager needs a running task group for its whole life, so its
-``run()`` is wrapped around the app's own lifespan (a new manager each time): uvicorn
-(``calflow serve``) and test clients that run lifespans both start and stop it.
+The SDK's session manager needs a running task group for its whole life, so it runs
+within the app's own lifespan (a new manager each time): uvicorn (``calflow serve``)
+and test clients that run lifespans both start and stop it. The SDK costs about half a
+second of imports, so the lifespan does not wait for it: the server and the manager are
+built in a thread while the app already answers, and a request to ``/mcp`` that comes
+first waits for them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from calflow.integrations import IntegrationStore
-from calflow.mcp.server import WORKSPACE_SCOPE_KEY, CalflowMCP
+from calflow.mcp import WORKSPACE_SCOPE_KEY
 from calflow.server.ratelimit import TokenRateLimit
 from calflow.workspaces import Principal, TokenStore
 
+if TYPE_CHECKING:
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+    from calflow.mcp.server import CalflowMCP
+
 PATH = "/mcp"
+log = logging.getLogger("calflow.mcp")
 
 
 async def error_response(
@@ -90,6 +97,9 @@ class TokenGate:
             message, headers = self.rate.refusal(wait)
             await error_response(send, 429, "RATE_LIMITED", message, headers)
             return
+        from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+        from mcp.server.auth.provider import AccessToken
+
         scope = dict(scope)
         scope[WORKSPACE_SCOPE_KEY] = principal.workspace_id
         scope["user"] = AuthenticatedUser(
@@ -108,38 +118,71 @@ class Sessions:
     """The SDK's session manager for the app's current lifespan.
 
     A manager runs once; an app may be started more than once (a test client per
-    test), so each lifespan gets a new one. Requests outside a lifespan get 503.
+    test), so each lifespan gets a new one, started in a task of its own (see the
+    module's docstring). Requests outside a lifespan get 503; a request during the
+    start waits for it.
     """
 
-    def __init__(self, mcp_app: CalflowMCP) -> None:
-        self.mcp_app = mcp_app
+    def __init__(self, make: Callable[[], CalflowMCP]) -> None:
+        self._make = make
+        self.mcp_app: CalflowMCP | None = None
         self.manager: StreamableHTTPSessionManager | None = None
+        self._ready: asyncio.Event | None = None
+
+    def _build(self) -> StreamableHTTPSessionManager:
+        from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+        if self.mcp_app is None:
+            self.mcp_app = self._make()
+        return StreamableHTTPSessionManager(app=self.mcp_app.server)
+
+    async def _serve(self, ready: asyncio.Event, stop: asyncio.Event) -> None:
+        try:
+            manager = await asyncio.to_thread(self._build)
+            async with manager.run():
+                self.manager = manager
+                ready.set()
+                await stop.wait()
+        except Exception:  # /mcp answers 503; the rest of the server is unaffected
+            log.exception("the MCP endpoint could not start")
+        finally:
+            self.manager = None
+            ready.set()
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
-        manager = StreamableHTTPSessionManager(app=self.mcp_app.server)
-        async with manager.run():
-            self.manager = manager
-            try:
-                yield
-            finally:
-                self.manager = None
+        ready, stop = asyncio.Event(), asyncio.Event()
+        self._ready = ready
+        task = asyncio.create_task(self._serve(ready, stop), name="calflow-mcp-sessions")
+        try:
+            yield
+        finally:
+            self._ready = None
+            stop.set()
+            await task
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._ready is not None:
+            await self._ready.wait()
         if self.manager is None:
             await error_response(send, 503, "UNAVAILABLE", "the MCP endpoint is not running")
             return
         await self.manager.handle_request(scope, receive, send)
 
 
-def mount_mcp(app: Any, store: IntegrationStore, rate: TokenRateLimit) -> CalflowMCP:
+def mount_mcp(app: Any, store: IntegrationStore, rate: TokenRateLimit) -> None:
     """Serve MCP at ``/mcp`` of ``app`` (a FastAPI/Starlette app) on ``store``'s database,
     each token limited by ``rate`` (the REST API's limiter: one count per token).
 
     Adds the route and wraps the app's lifespan with the SDK session manager's.
     """
-    mcp_app = CalflowMCP(store.engine, store.vault)
-    sessions = Sessions(mcp_app)
+
+    def make() -> CalflowMCP:
+        from calflow.mcp.server import CalflowMCP
+
+        return CalflowMCP(store.engine, store.vault)
+
+    sessions = Sessions(make)
     endpoint = TokenGate(sessions, TokenStore(store.engine), rate)
     app.router.routes.append(Route(PATH, endpoint=endpoint, methods=["GET", "POST", "DELETE"]))
     inner: Lifespan = app.router.lifespan_context
@@ -150,4 +193,3 @@ def mount_mcp(app: Any, store: IntegrationStore, rate: TokenRateLimit) -> Calflo
             yield state
 
     app.router.lifespan_context = lifespan
-    return mcp_app

@@ -30,6 +30,7 @@ from calflow.errors import CalflowError, InternalError, NotFoundError
 from calflow.flowapp.registry import Registry, default_registry
 from calflow.flowapp.runner import Runner, mask_secrets
 from calflow.integrations import IntegrationStore
+from calflow.mcp import WORKSPACE_SCOPE_KEY
 from calflow.mcp.catalogue import ToolEntry, build_catalogue
 from calflow.mcp.results import action_result, error_result, options_result
 from calflow.mcp.schema import to_action_input
@@ -39,8 +40,6 @@ from calflow.workspaces import WorkspaceStore
 
 log = logging.getLogger("calflow.mcp")
 
-WORKSPACE_SCOPE_KEY = "calflow.workspace_id"
-"""Where the HTTP layer leaves the authenticated workspace in the ASGI scope."""
 
 INSTRUCTIONS = (
     "calflow: scheduling actions of this workspace's integrations (Cal.com, SavvyCal…). "

@@ -10,30 +10,17 @@ from __future__ import annotations
 from mcp.server.stdio import stdio_server
 
 from calflow.db.engine import open_engine
-from calflow.errors import NotFoundError
 from calflow.mcp.server import CalflowMCP
 from calflow.settings import Settings, get_settings
 from calflow.vault import Vault
-from calflow.workspaces import Workspace, WorkspaceStore
-
-
-def find_workspace(store: WorkspaceStore, name_or_id: str) -> Workspace:
-    """The workspace with this name, else this id (``NotFoundError`` naming it)."""
-    try:
-        return store.by_name(name_or_id)
-    except NotFoundError:
-        pass
-    try:
-        return store.get(name_or_id)
-    except NotFoundError:
-        raise NotFoundError(f"no workspace named {name_or_id!r}") from None
+from calflow.workspaces import WorkspaceStore
 
 
 async def serve_stdio(workspace: str, settings: Settings | None = None) -> None:
     """Serve the tools of ``workspace`` (name or id) until stdin closes."""
     settings = settings or get_settings()
     engine = open_engine(settings)
-    found = find_workspace(WorkspaceStore(engine), workspace)
+    found = WorkspaceStore(engine).find(workspace)
     app = CalflowMCP(engine, Vault.from_settings(settings), workspace_id=found.id)
     async with stdio_server() as (read, write):
         await app.server.run(read, write, app.server.create_initialization_options())

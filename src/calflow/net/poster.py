@@ -17,24 +17,22 @@ A header value with CR or LF is refused before anything is sent
 (``httpx.LocalProtocolError``). Redirects are never followed.
 
 The connection goes through the same guard as every outbound call: the resolver is
-:class:`~calflow.net.guard.GuardedBackend`'s (a literal IP is checked before the
+:class:`~calflow.net.guard.Guard`'s (a literal IP is checked before the
 first request), so a delivery reaches only an address that was checked.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 import httpx
-from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from calflow.net.clients import delivery_session
-from calflow.net.guard import GuardedBackend, Resolver, TargetRefused
+from calflow.net.guard import Guard, Resolver
+from calflow.net.transport import GuardedResolver, check_headers, raise_translated
 from calflow.netpolicy import Allowance
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -53,34 +51,6 @@ class PostResponse:
     @property
     def text(self) -> str:
         return self.content.decode("utf-8", "replace")
-
-
-class _GuardedResolver(AbstractResolver):
-    """aiohttp's resolver interface over the guard: only checked addresses come out."""
-
-    def __init__(self, guard: GuardedBackend) -> None:
-        self._guard = guard
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        out: list[ResolveResult] = []
-        for address in await self._guard.addresses(host, port):
-            kind = socket.AF_INET6 if ":" in address else socket.AF_INET
-            out.append(ResolveResult(hostname=host, host=address, port=port, family=kind,
-                                     proto=0, flags=socket.AI_NUMERICHOST))  # fmt: skip
-        return out
-
-    async def close(self) -> None:
-        return None
-
-
-def _check_headers(headers: dict[str, str]) -> None:
-    for name, value in headers.items():
-        if any(c in name or c in value for c in "\r\n\0"):
-            raise httpx.LocalProtocolError(
-                f"header {name[:40]!r} holds a CR, LF or NUL: refused before sending"
-            )
 
 
 class _Window:
@@ -126,7 +96,7 @@ class Poster:
         self._url = URL(url, encoded=False)
         if self._url.scheme not in ("http", "https") or not self._url.host:
             raise ValueError(f"not an http(s) URL: {url!r}")
-        self._guard = GuardedBackend(allowance, resolver)
+        self._guard = Guard(allowance, resolver)
         self._limit = max(1, max_connections)
         self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
@@ -136,7 +106,7 @@ class Poster:
     async def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = delivery_session(
-                _GuardedResolver(self._guard), max_connections=self._limit,
+                GuardedResolver(self._guard), max_connections=self._limit,
                 timeout_s=self._timeout_s,
             )  # fmt: skip
         if not self._checked_literal:  # aiohttp does not resolve a literal address
@@ -146,7 +116,7 @@ class Poster:
         return self._session
 
     async def post(self, body: bytes, headers: dict[str, str]) -> PostResponse:
-        _check_headers(headers)
+        check_headers(headers)
         await self._window.enter()
         answered = False
         try:
@@ -158,10 +128,8 @@ class Poster:
                 response = await self._exchange(session, body, headers)
             answered = True
             return response
-        except TargetRefused as exc:
-            raise httpx.ConnectError(str(exc)) from exc
         except Exception as exc:
-            raise _translated(exc) from exc
+            raise_translated(exc)
         finally:
             await self._window.leave(answered)
 
@@ -185,32 +153,6 @@ class Poster:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-def _translated(exc: Exception) -> Exception:
-    """aiohttp's (and asyncio's) errors as the httpx type the delivery rules know."""
-    if isinstance(exc, httpx.HTTPError):
-        return exc
-    refused = exc.__cause__ if isinstance(exc.__cause__, TargetRefused) else None
-    if refused is not None:
-        return httpx.ConnectError(str(refused))
-    what = str(exc) or type(exc).__name__
-    table: list[tuple[Any, Any, str]] = [
-        (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout, "connect timed out"),
-        (aiohttp.SocketTimeoutError, httpx.ReadTimeout, "read timed out"),
-        (asyncio.TimeoutError, httpx.ReadTimeout, "timed out"),
-        (aiohttp.ClientPayloadError, httpx.RemoteProtocolError, "truncated response body"),
-        (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError,
-         "connection closed without a response"),
-        (aiohttp.ClientResponseError, httpx.RemoteProtocolError, "malformed response"),
-        (aiohttp.ClientConnectorError, httpx.ConnectError, "cannot connect"),
-        (aiohttp.ClientOSError, httpx.ConnectError, "connection failed"),
-        (aiohttp.ClientError, httpx.RemoteProtocolError, "HTTP error"),
-    ]  # fmt: skip
-    for source, target, label in table:
-        if isinstance(exc, source):
-            return target(f"{label}: {what}")  # type: ignore[no-any-return]
-    return httpx.RemoteProtocolError(f"{type(exc).__name__}: {what}")
 
 
 __all__ = ["MAX_BODY_BYTES", "PostResponse", "Poster"]

@@ -9,6 +9,7 @@ its counts, so a run that fails or is interrupted can be resumed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from calflow.errors import CalflowError, ConfigError, FieldError, ValidationErro
 from calflow.flowapp.http import RetryPolicy
 from calflow.flowapp.runner import Runner
 from calflow.integrations import Integration, IntegrationStore
+from calflow.logs import fields
 from calflow.net.clients import outbound_client
 from calflow.netpolicy import Allowance, check_target, operator_allowance, tenant_allowance
 from calflow.replay.adapter import ProviderAdapter
@@ -45,6 +47,8 @@ from calflow.replay.targets import (
 )
 from calflow.server.signatures import PROVIDER, STANDARD
 from calflow.settings import Settings, get_settings
+
+log = logging.getLogger("calflow.replay")
 
 SOURCE_POLICY = RetryPolicy(
     max_retries=6,
@@ -233,6 +237,7 @@ class ReplayEngine:
             duration = time.perf_counter() - started
             counts = run.counts.to_dict() if run is not None and options.dry_run else None
             self.jobs.finish(job.id, status, error=error, duration_s=duration, counts=counts)
+            _log_job(job, integration, status, run, duration)
         summary = self._summary(run, job, integration, status, error, duration)
         summary.history = bool(options.into) and not options.run_workflows
         return summary
@@ -358,6 +363,20 @@ def _options_of(job: Job, allow_private: bool | None) -> ReplayOptions:
         signature=str(o.get("signature") or PROVIDER),
         run_workflows=bool(o.get("run_workflows")),
     )
+
+
+def _log_job(
+    job: Job, integration: Integration, status: str, run: RunState | None, duration: float
+) -> None:
+    """One line per replay job that ends: its id, provider, status and counts."""
+    done = run.counts.to_dict() if run is not None else {}
+    log.info(
+        "replay job %s %s: %s", job.id, integration.app_key, status,
+        extra=fields(job=job.id, provider=integration.app_key, status=status,
+                     sent=done.get("sent", 0), skipped=done.get("skipped", 0),
+                     failed=done.get("failed", 0), s=round(duration, 2),
+                     workspace=integration.workspace_id),
+    )  # fmt: skip
 
 
 async def run_replay(

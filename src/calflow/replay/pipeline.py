@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from calflow.errors import CalflowError
+from calflow.metrics import REPLAY_ITEMS
 from calflow.replay.adapter import ProviderAdapter
 from calflow.replay.jobs import Job, JobStore
 from calflow.replay.model import (
@@ -418,6 +419,7 @@ async def _tick(results: asyncio.Queue[Outcome | None]) -> None:
 
 def _take(run: RunState, pages: _Pages, outcome: Outcome) -> None:
     run.counts.add(outcome)
+    REPLAY_ITEMS.labels(run.adapter.provider, outcome.status).inc()
     if outcome.final:
         pages.settle(outcome.page)
     if outcome.record and run.jobs is not None:

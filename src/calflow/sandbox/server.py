@@ -15,8 +15,9 @@ from calflow.sandbox.app import create_sandbox_app
 from calflow.sandbox.config import SandboxConfig
 
 
-def serve(host: str, port: int, config: SandboxConfig) -> None:
-    """Print the base URLs and the API key, then run uvicorn until interrupted."""
+def serve(host: str, port: int, config: SandboxConfig, sock: socket.socket) -> None:
+    """Print the base URLs and the API key, then run uvicorn on ``sock`` (bound to
+    ``host:port`` and listening) until interrupted."""
     app = create_sandbox_app(config)
     console = Console()
     base = f"http://{host}:{port}"
@@ -32,7 +33,8 @@ def serve(host: str, port: int, config: SandboxConfig) -> None:
     links = ", ".join(f"{link.slug}={link.id}" for link in savvycal.state.links.values())
     console.print(f"    links: {links}")
     console.print(f"  state: {base}/_sandbox/state")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server.run(sockets=[sock])
 
 
 @contextmanager

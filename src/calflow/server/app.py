@@ -17,6 +17,7 @@ from calflow.console import mount_console
 from calflow.integrations import IntegrationStore
 from calflow.mcp.http import mount_mcp
 from calflow.server.hooks import Receiver, hooks_route, misaddressed_route
+from calflow.server.metrics_route import metrics_route
 from calflow.settings import Settings, get_settings
 
 log = logging.getLogger("calflow.server")
@@ -31,6 +32,9 @@ def create_app(store: IntegrationStore | None = None, settings: Settings | None 
     app.state.receiver = receiver
     app.router.routes.append(hooks_route(receiver))
     app.router.routes.append(misaddressed_route())
+    # Prometheus metrics for the operator (off without CALFLOW_METRICS_TOKEN)
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    app.router.routes.append(metrics_route(token, store.engine))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

@@ -50,6 +50,9 @@ from calflow.errors import NotFoundError, ValidationError
 from calflow.events.inbox import Inbox
 from calflow.events.normalize import normalize
 from calflow.integrations import Integration, IntegrationStore
+from calflow.logs import fields
+from calflow.metrics import DELIVERIES
+from calflow.server.access import note_workspace
 from calflow.server.audit import AuditLine
 from calflow.server.bodies import BodyError, parse_body
 from calflow.server.commit import GroupCommit, IntegrationGone
@@ -63,6 +66,10 @@ PARSE_INLINE_BYTES = 64 * 1024
 """Bodies up to this size are parsed on the event loop; larger ones in a thread."""
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
 """What an integration id can look like (``int_`` + hex; the column holds 40)."""
+_PROVIDER_KEY = "calflow.provider"
+_OUTCOME_KEY = "calflow.delivery"
+"""Where a delivery's provider and outcome are left in the ASGI scope for its count
+(``calflow_webhook_deliveries_total``)."""
 
 
 def error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
@@ -161,6 +168,8 @@ class Receiver:
             found = await asyncio.to_thread(self.integration, integration_id)
         if found is None:
             return _no_endpoint(integration_id)
+        note_workspace(request.scope, found.workspace_id)
+        request.scope[_PROVIDER_KEY] = found.app_key
         if found.app_key not in PROVIDERS:
             return error(
                 404,
@@ -221,6 +230,13 @@ class Receiver:
         except Exception as exc:  # the sender retries a 503; a 500 would look like our bug
             log.error("could not store a delivery for %s: %s", found.id, exc)
             return error(503, "UNAVAILABLE", "the event could not be stored; retry later")
+        outcome = "duplicate" if published.duplicate else "stale" if published.stale else "stored"
+        request.scope[_OUTCOME_KEY] = outcome
+        log.info(
+            "delivery %s: %s %s", outcome, found.app_key, event.kind,
+            extra=fields(integration=found.id, provider=found.app_key, kind=event.kind,
+                         event=published.event_id, outcome=outcome),
+        )  # fmt: skip
         return JSONResponse(
             {
                 "ok": True,
@@ -313,7 +329,11 @@ def hooks_route(receiver: Receiver) -> Route:
     dependency machinery on the hottest path; it is not part of the REST API schema)."""
 
     async def hook(request: Request) -> Response:
-        return await receiver.receive(request.path_params["integration_id"], request)
+        response = await receiver.receive(request.path_params["integration_id"], request)
+        scope = request.scope
+        outcome = scope.get(_OUTCOME_KEY) or f"http_{response.status_code}"
+        DELIVERIES.labels(scope.get(_PROVIDER_KEY) or "unknown", outcome).inc()
+        return response
 
     return Route("/hooks/{integration_id}", hook, methods=["POST"], name="webhook")
 

@@ -35,6 +35,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from calflow.server.access import AccessLog
 from calflow.server.admission import (
     HEALTH_PATH,
     InFlightGate,
@@ -219,11 +220,16 @@ def guarded_protocol(limits: ServeLimits) -> type[GuardedProtocol]:
 def server_config(app: ASGIApp, host: str, port: int, limits: ServeLimits) -> uvicorn.Config:
     """uvicorn's configuration of ``calflow serve``: ``app`` behind the in-flight gate,
     on the guarded protocol, with ``limits``' keep-alive timeout and no WebSockets
-    (calflow has no WebSocket route; MCP streams over plain HTTP)."""
+    (calflow has no WebSocket route; MCP streams over plain HTTP). uvicorn leaves logging
+    alone (``log_config=None``: its messages go to the handler ``calflow.logs`` set) and
+    writes no access log of its own: :class:`~calflow.server.access.AccessLog`, outside
+    the gate, logs and counts every request, the 503s of the in-flight limit too."""
     return uvicorn.Config(
-        InFlightGate(app, limits),
+        AccessLog(InFlightGate(app, limits)),
         host=host,
         port=port,
+        log_config=None,
+        access_log=False,
         log_level="warning",
         http=guarded_protocol(limits),
         ws="none",

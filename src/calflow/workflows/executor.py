@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from calflow.events.model import BookingEvent
 from calflow.flowapp.model import SKIPPED_ROUTE as SKIPPED
 from calflow.workflows.definition import END, WorkflowDef
 from calflow.workflows.following import follow, skip_reason
+from calflow.workflows.observe import run_stopped, step_late, step_outcome
 from calflow.workflows.saving import Saver
 from calflow.workflows.services import BATCH_CACHE, Services
 from calflow.workflows.steplog import histories
@@ -95,6 +97,7 @@ async def execute_batch(svc: Services, owner: str, run_ids: list[str]) -> dict[s
                 error = {"code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}
                 values = {"status": "waiting", "next_due_at": due, "error": error}
         saver.add(row, values)  # stored now: a slow run of the batch holds only itself
+        run_stopped(row, str(values["status"]))
         return str(values["status"])
 
     async def keep_leases() -> None:  # a slow provider must not let another worker take them
@@ -198,10 +201,15 @@ async def advance(
                 error=why, due_at=due,
             )  # fmt: skip
             outputs[step.id] = {"port": SKIPPED, "data": None, "success": True, "code": None}
+            step_outcome(row, wf, step, {"port": SKIPPED}, attempt, None)
             index, attempt, first = nxt, 1, 1
             continue
         ctx = {"event": event, "booking": booking, "steps": outputs}
+        if due is not None and attempt == first:
+            step_late(step, (now - due).total_seconds())
+        called = time.perf_counter()
         result = await svc.call_action(row.id, raw, ctx, attempt, history)
+        step_outcome(row, wf, step, result, attempt, time.perf_counter() - called)
         if result.get("throttled") is not None:  # the integration's rate limit: wait a turn
             wake = now + timedelta(seconds=float(result["throttled"]))
             return place(status="waiting", next_due_at=wake)

@@ -28,6 +28,7 @@ APP = App(
             "base_url",
             "API base URL",
             default=DEFAULT_BASE_URL,
+            kind="url",
             description="https://api.cal.com, or your self-hosted Cal.com API.",
         ),
         CredentialField("api_key", "API key", secret=True, placeholder="cal_live_…"),

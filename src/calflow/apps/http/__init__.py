@@ -13,6 +13,7 @@ APP = App(
         CredentialField(
             "base_url",
             "Base URL",
+            kind="url",
             description="Relative step URLs are joined to it (https://api.example.com/v1).",
         ),
         CredentialField(
@@ -27,10 +28,11 @@ APP = App(
             "allow_private",
             "Allow private addresses",
             default="false",
+            kind="boolean",
             description="true lets steps call the loopback, private and link-local "
             "addresses the operator allows (CALFLOW_ALLOW_PRIVATE).",
         ),
-        CredentialField("timeout_s", "Timeout (seconds)", default="30"),
+        CredentialField("timeout_s", "Timeout (seconds)", default="30", kind="number"),
     ),
     actions=(Request,),
 )

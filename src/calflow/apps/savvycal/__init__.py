@@ -22,6 +22,7 @@ APP = App(
             "base_url",
             "API base URL",
             default=DEFAULT_BASE_URL,
+            kind="url",
             description="https://api.savvycal.com (with or without /v1).",
         ),
         CredentialField(
@@ -39,6 +40,7 @@ APP = App(
             "token_url",
             "OAuth token URL",
             default=DEFAULT_TOKEN_URL,
+            kind="url",
             description="Where expired OAuth access tokens are refreshed.",
         ),
         CredentialField("webhook_id", "Webhook id", description="Set by RegisterWebhook."),

@@ -17,6 +17,7 @@ APP = App(
             "base_url",
             "API base URL",
             default=DEFAULT_BASE_URL,
+            kind="url",
             description="https://api.twilio.com, or the calflow sandbox's /twilio.",
         ),
         CredentialField("account_sid", "Account SID", required=True, placeholder="AC…"),
@@ -24,6 +25,7 @@ APP = App(
         CredentialField(
             "from_number",
             "Default sender",
+            kind="sender",
             description="A Twilio number (E.164), short code or alphanumeric sender ID.",
             placeholder="+15005550006",
         ),
@@ -36,12 +38,14 @@ APP = App(
         CredentialField(
             "default_phone_region",
             "Phone region",
+            kind="country",
             description="Two-letter country for numbers given without +country code.",
             placeholder="US",
         ),
         CredentialField(
             "status_callback",
             "Status callback URL",
+            kind="url",
             description="Default URL Twilio posts delivery status changes to.",
         ),
     ),
