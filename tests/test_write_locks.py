@@ -40,6 +40,8 @@ from calflow.workflows.store import WorkflowStore
 from calflow.workspaces import TokenStore, WorkspaceStore
 from db_fixtures import clean_calflow_env, isolated_pg_url, sqlite_url
 
+pytestmark = pytest.mark.slow
+
 __all__ = ["clean_calflow_env", "isolated_pg_url", "sqlite_url"]
 
 FLOW: dict[str, Any] = {

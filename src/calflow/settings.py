@@ -18,6 +18,12 @@ def _default_home() -> Path:
     return Path.home() / ".local" / "share" / "calflow"
 
 
+def _is_default(model: type[BaseSettings], info: ValidationInfo, value: object) -> bool:
+    """Whether ``value`` is the default of the field being validated."""
+    field = model.model_fields.get(info.field_name or "")
+    return field is not None and value == field.default
+
+
 class Settings(BaseSettings):
     """calflow settings.
 
@@ -102,7 +108,9 @@ class Settings(BaseSettings):
 
     @field_validator("keep_runs", "keep_events", "keep_deliveries", "keep_replays")
     @classmethod
-    def _an_age(cls, value: str) -> str:
+    def _an_age(cls, value: str, info: ValidationInfo) -> str:
+        if _is_default(cls, info, value):  # known good: spare every command the import
+            return value
         from calflow.retention import parse_age
 
         parse_age(value)
@@ -111,6 +119,8 @@ class Settings(BaseSettings):
     @field_validator("allow_private", "api_rate_limit")
     @classmethod
     def _parses(cls, value: str, info: ValidationInfo) -> str:
+        if _is_default(cls, info, value):  # known good: spare every command the import
+            return value
         # the modules that parse these read the settings: imported here, not at the top
         from calflow.netpolicy import parse_allowance
         from calflow.server.ratelimit import parse_rate

@@ -7,11 +7,14 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from e2e.sandbox_process import SandboxProcess
 from replay.conftest import SECRET, start_receiver, stop
 
 from .conftest import API_KEY, Api, Tenant
+
+pytestmark = pytest.mark.slow
 
 ATTENDEE = {"name": "Ada Lovelace", "email": "ada@example.com", "timeZone": "Europe/Paris",
             "phoneNumber": "+33 6 12 34 56 78"}  # fmt: skip

@@ -25,6 +25,8 @@ from calflow.settings import Settings
 from calflow.workspaces import TokenStore, WorkspaceStore
 from db_fixtures import temporary_database
 
+pytestmark = pytest.mark.slow
+
 MAX_EXAMPLES = 15
 CHECKS = [
     checks.not_a_server_error,

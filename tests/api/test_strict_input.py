@@ -12,6 +12,8 @@ from cli.recorder import Recorder, recording_server
 
 from .conftest import Api
 
+pytestmark = pytest.mark.slow
+
 START = "2030-01-07T09:00:00Z"  # never sent: every call here is refused first
 ATTENDEE = {"name": "Ada Lovelace", "email": "ada@example.com", "timeZone": "Europe/Paris"}
 BOOK = {"eventTypeId": 101, "start": START, "attendee": ATTENDEE}

@@ -20,6 +20,8 @@ from calflow.sandbox import SandboxConfig, create_sandbox_app
 
 from .test_twilio import FAST, FROM, SID, TOKEN, twilio
 
+pytestmark = pytest.mark.slow
+
 CLOCK = datetime.fromisoformat("2030-01-07T06:10:00+00:00")
 TO = "+14155552671"
 SERVICE = "MG" + "c" * 32

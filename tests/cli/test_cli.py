@@ -7,7 +7,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .conftest import SECRET, Home, run_calflow, run_many, store_add, store_names
+
+pytestmark = pytest.mark.slow
 
 ATTENDEE = {
     "name": "Ada Lovelace",

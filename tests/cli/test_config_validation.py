@@ -13,6 +13,8 @@ from calflow.flowapp.values import problem
 
 from .conftest import Result, run_calflow, run_many
 
+pytestmark = pytest.mark.slow
+
 TWILIO = ["--set", "account_sid=AC123", "--set", "auth_token=tw-secret-not-shown"]
 
 

@@ -24,6 +24,8 @@ from calflow.workflows.runs import RunStore
 from calflow.workspaces import TokenStore
 from cli.conftest import Result, run_calflow
 
+pytestmark = pytest.mark.slow
+
 ADA_PHONE = "+33612345678"
 HOST_EMAIL = "demo@example.com"
 

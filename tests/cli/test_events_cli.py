@@ -26,6 +26,8 @@ from e2e.serve_process import CalflowHome
 
 from .conftest import SECRET, Home, Result, run_calflow, run_many
 
+pytestmark = pytest.mark.slow
+
 CAL_ID = "int_cli_cal"
 SC_ID = "int_cli_sc"
 NOW = datetime.now(UTC)

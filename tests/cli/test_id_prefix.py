@@ -21,6 +21,8 @@ from calflow.workspaces import TokenStore, WorkspaceStore
 from .conftest import Result, run_calflow, run_many
 from .test_events_cli import cal_body
 
+pytestmark = pytest.mark.slow
+
 
 @dataclass(frozen=True)
 class Seeded:

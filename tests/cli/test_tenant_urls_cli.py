@@ -7,9 +7,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from e2e.sandbox_process import child_env
 
 from .conftest import SECRET, Result, calflow_command, run_calflow
+
+pytestmark = pytest.mark.slow
 
 SID = "AC" + "1" * 32
 

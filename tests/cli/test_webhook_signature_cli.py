@@ -6,11 +6,15 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pytest
+
 from calflow.db.engine import reset_engines
 from calflow.integrations import IntegrationStore
 from calflow.settings import Settings
 
 from .conftest import run_calflow, run_many
+
+pytestmark = pytest.mark.slow
 
 STD_SECRET = "whsec_" + base64.b64encode(b"cli-standard-webhooks-key-0123456").decode()
 BAD_SECRET = "whsec_not base64!"

@@ -19,6 +19,8 @@ from calflow.workspaces import WorkspaceStore
 from .conftest import Result, run_calflow, run_many
 from .test_events_cli import cal_body
 
+pytestmark = pytest.mark.slow
+
 API_KEY = "cal_live_workspace_test_key"
 
 

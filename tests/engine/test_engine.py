@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from prometheus_client import REGISTRY
 
 from calflow.workflows.retry import retry_run
@@ -12,6 +13,8 @@ from calflow.workflows.upcoming import upcoming
 from e2e.sandbox_process import SandboxProcess, free_port
 
 from .conftest import Harness, booking_event
+
+pytestmark = pytest.mark.slow
 
 GET = "cal_com.GetBooking"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from calflow.db.engine import reset_engines
@@ -29,6 +30,8 @@ from e2e.sandbox_process import SandboxProcess
 
 from .test_faults import _sms_flow, _with_phone
 from .test_processes import calflow_process, poll
+
+pytestmark = pytest.mark.slow
 
 SLOW_TO = "+15005550504"
 BOUND_S = 2.0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from calflow.db.engine import reset_engines
 from calflow.events.inbox import Inbox
@@ -22,6 +23,8 @@ from e2e.sandbox_process import SandboxProcess
 
 from .conftest import booking_event
 from .test_processes import calflow_process, poll
+
+pytestmark = pytest.mark.slow
 
 
 def _setup(home: Path, sandbox: SandboxProcess, flow: dict[str, Any]) -> tuple[Inbox, RunStore]:

@@ -11,12 +11,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from calflow.db.engine import reset_engines
 from e2e.sandbox_process import SandboxProcess
 
 from .test_faults import _setup, _sms_flow, _with_phone
 from .test_processes import calflow_process, poll
+
+pytestmark = pytest.mark.slow
 
 SLOW_TO = "+15005550504"
 HOLD_S = 8.0

@@ -27,6 +27,8 @@ from e2e.sandbox_process import SandboxProcess, free_port, sandbox_process
 
 from .conftest import API_KEY, Harness, _harness, booking_event
 
+pytestmark = pytest.mark.slow
+
 PARIS = ZoneInfo("Europe/Paris")
 
 

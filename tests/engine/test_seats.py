@@ -10,10 +10,14 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from calflow.events.normalize import normalize
 from events import real_bodies as rb
 
 from .conftest import Harness
+
+pytestmark = pytest.mark.slow
 
 
 def _at(body: dict[str, Any], start: datetime) -> dict[str, Any]:

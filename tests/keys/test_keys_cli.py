@@ -26,6 +26,8 @@ from db_fixtures import clean_calflow_env
 from e2e.sandbox_process import child_env, free_port
 from engine.conftest import booking_event
 
+pytestmark = pytest.mark.slow
+
 __all__ = ["clean_calflow_env"]
 
 SECRET = "cal_live_keys_cli_51d2"

@@ -21,6 +21,8 @@ from e2e.serve_process import poll
 
 from .conftest import ATTENDEE, REMINDER, Stack, slot_window, structured
 
+pytestmark = pytest.mark.slow
+
 T = TypeVar("T")
 
 

@@ -24,6 +24,8 @@ from calflow.net.poster import Poster
 from calflow.netpolicy import parse_allowance
 from e2e.sandbox_process import free_port
 
+pytestmark = pytest.mark.slow
+
 LOCAL = parse_allowance("127.0.0.1")
 SCRIPT = Path(__file__).with_name("receivers.py")
 BODY = b'{"id": "evt_1", "data": "' + b"x" * 5000 + b'"}'

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,8 @@ from e2e.sandbox_process import child_env, free_port, sandbox_process
 from e2e.serve_process import CalflowHome
 
 from .support import calcom_home, serving
+
+pytestmark = pytest.mark.slow
 
 __all__ = ["clean_calflow_env"]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from calflow.db.engine import reset_engines
 from calflow.workspaces import TokenStore
@@ -19,6 +20,8 @@ from e2e.sandbox_process import child_env, free_port
 from e2e.serve_process import CalflowHome
 
 from .support import API_KEY, WEBHOOK_SECRET, calcom_delivery, calcom_home, serving
+
+pytestmark = pytest.mark.slow
 
 __all__ = ["clean_calflow_env"]
 

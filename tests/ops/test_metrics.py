@@ -13,12 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import pytest
 
 from calflow.db.engine import reset_engines
 from db_fixtures import clean_calflow_env
 from e2e.serve_process import CalflowHome, poll
 
 from .support import Served, calcom_delivery, calcom_home, serving
+
+pytestmark = pytest.mark.slow
 
 __all__ = ["clean_calflow_env"]
 

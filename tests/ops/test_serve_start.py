@@ -19,6 +19,8 @@ from e2e.serve_process import CalflowHome
 
 from .support import healthy, serving, start
 
+pytestmark = pytest.mark.slow
+
 __all__ = ["clean_calflow_env"]
 
 

@@ -11,12 +11,16 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from calflow.integrations import IntegrationStore
 from calflow.replay import JobStore
 from cli.conftest import Result, calflow_command, run_calflow
 from e2e.sandbox_process import SandboxProcess, child_env
 
 from .conftest import SECRET, Receiver, all_savvycal_events
+
+pytestmark = pytest.mark.slow
 
 
 def replay_args(receiver: Receiver, *extra: str) -> list[str]:

@@ -27,6 +27,8 @@ from .conftest import (
     stop,
 )
 
+pytestmark = pytest.mark.slow
+
 
 def options(integration: str, receiver: Receiver, **extra: Any) -> ReplayOptions:
     base: dict[str, Any] = {

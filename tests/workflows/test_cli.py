@@ -25,6 +25,8 @@ from cli.conftest import Result, run_calflow, run_many
 
 from ._support import workflow_doc
 
+pytestmark = pytest.mark.slow
+
 A_YAML = """\
 name: a-flow
 description: reminder

@@ -35,6 +35,8 @@ from e2e.serve_process import CalflowHome
 
 from ._support import booking_event
 
+pytestmark = pytest.mark.slow
+
 __all__ = ["isolated_pg_url", "sqlite_url"]
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)

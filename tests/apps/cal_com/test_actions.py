@@ -34,6 +34,8 @@ from ._support import (
     webhook,
 )
 
+pytestmark = pytest.mark.slow
+
 __all__ = ["clean_calflow_env", "sqlite_url"]
 
 SLOT_TAKEN = "User either already has booking at this time or is not available"

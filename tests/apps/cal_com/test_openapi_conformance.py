@@ -31,6 +31,8 @@ from ._openapi import (
 )
 from ._support import API_KEY, BASE_URL, FakeCalCom, Recorder, make_runner, webhook
 
+pytestmark = pytest.mark.slow
+
 __all__ = ["clean_calflow_env", "sqlite_url"]
 
 HOOK_URL = "https://hooks.example.com/calflow/cal"
